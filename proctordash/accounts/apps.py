@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "proctordash.accounts"
+    verbose_name = "Staff and roles"

