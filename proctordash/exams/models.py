@@ -1,0 +1,184 @@
+"""Exam configurations as last fetched, their change history, and exam creations in flight.
+
+Nothing here holds a password in clear: the cached configuration keeps a digest in its place (enough to detect that it
+changed), and the history shows a mask.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class ForUserQuerySet(models.QuerySet):
+    def for_user(self, user):
+        from proctordash.core.permissions import ALL, visible_course_sids
+
+        sids = visible_course_sids(user)
+        if sids is ALL:
+            return self
+        return self.filter(course_sid__in=sids)
+
+
+class CachedConfiguration(models.Model):
+    """The last configuration fetched from (or saved to) SmarterProctoring; the fallback when it is down and the
+    reference against which changes made outside ProctorDash are detected."""
+
+    sid = models.CharField(max_length=34, unique=True)
+    exam_sid = models.CharField(max_length=34, db_index=True)
+    course_sid = models.CharField(max_length=34, db_index=True)
+    enrollment_sid = models.CharField(max_length=34, blank=True, db_index=True)
+    reference_sid = models.CharField(max_length=34, blank=True)  # the base configuration of a per-student one
+    raw = models.JSONField(default=dict)  # upstream JSON, password replaced by its digest
+    values_hash = models.CharField(max_length=64)  # fields.values_hash of the editable values
+    fetched_at = models.DateTimeField()
+
+    objects = ForUserQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["exam_sid", "enrollment_sid", "sid"]
+
+    def __str__(self) -> str:
+        return self.sid
+
+    @property
+    def is_per_student(self) -> bool:
+        return bool(self.enrollment_sid)
+
+
+class ConfigurationChange(models.Model):
+    """One change of a configuration: saved here, or noticed as made outside ProctorDash."""
+
+    class Source(models.TextChoices):
+        DASHBOARD = "dashboard", "ProctorDash"
+        OUTSIDE = "outside", "Changed outside ProctorDash"
+        CREATED = "created", "Created in ProctorDash"
+        BULK = "bulk", "Bulk change in ProctorDash"
+
+    configuration_sid = models.CharField(max_length=34, db_index=True)
+    exam_sid = models.CharField(max_length=34)
+    course_sid = models.CharField(max_length=34, db_index=True)
+    enrollment_sid = models.CharField(max_length=34, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="configuration_changes")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    diff = models.JSONField(default=list)  # [{key, label, old, new}] display texts; passwords masked
+    reason = models.CharField(max_length=500, blank=True)
+
+    objects = ForUserQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.configuration_sid} {self.source} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ExamCreation(models.Model):
+    """A Create Exam request, kept under its idempotency key so a double submit or a browser retry sends one POST.
+
+    State machine: new → sending → created | failed (upstream said no, or the request never left) | unknown (the
+    answer was lost: the exam may exist). Only new and failed may be claimed for sending, by a conditional UPDATE.
+    """
+
+    class Status(models.TextChoices):
+        NEW = "new", "Not sent yet"
+        SENDING = "sending", "Being sent"
+        CREATED = "created", "Created"
+        FAILED = "failed", "Not created"
+        UNKNOWN = "unknown", "Outcome unknown"
+
+    key = models.UUIDField(default=uuid.uuid4, unique=True)
+    course_sid = models.CharField(max_length=34, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                             related_name="exam_creations")
+    title = models.CharField(max_length=500)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    exam_sid = models.CharField(max_length=34, blank=True)
+    configuration_sid = models.CharField(max_length=34, blank=True)
+    error = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ForUserQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.status})"
+
+    @property
+    def api_exam_id(self) -> str:
+        """The marker carried in the new exam's configuration (apiExamId) so the exam can be recognised later."""
+        return f"proctordash:{self.key}"
+
+
+class BulkChange(models.Model):
+    """One change (e.g. allow a calculator, extend the close date) a coordinator applies to several configurations.
+
+    Each configuration is a BulkChangeItem with its own outcome, so a failure on one is retried alone. The change
+    itself is stored as data (`change`: {"kind": …, parameters}), never as a form, so a retry applies exactly what was
+    previewed."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                             related_name="bulk_changes")
+    change = models.JSONField(default=dict)
+    description = models.CharField(max_length=500)
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)  # first "Apply" (None while only previewed)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class BulkChangeItem(models.Model):
+    """One configuration of a bulk change. States: pending (previewed, not sent) → sending (claimed by a conditional
+    UPDATE, so two clicks never send twice) → saved | unchanged | conflict | locked | confirm | failed. Only pending
+    and failed (and a sending claim older than a few minutes: a worker died) may be claimed again."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not applied yet"
+        SENDING = "sending", "Being applied"
+        SAVED = "saved", "Saved"
+        UNCHANGED = "unchanged", "Already so (nothing to send)"
+        CONFLICT = "conflict", "Conflict: changed upstream since the preview"
+        LOCKED = "locked", "Locked upstream"
+        CONFIRM = "confirm", "Needs confirmation (opens within 24 h)"
+        FAILED = "failed", "Failed"
+
+    bulk = models.ForeignKey(BulkChange, on_delete=models.CASCADE, related_name="items")
+    course_sid = models.CharField(max_length=34)
+    exam_sid = models.CharField(max_length=34)
+    configuration_sid = models.CharField(max_length=34)
+    exam_title = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    message = models.CharField(max_length=1000, blank=True)
+    base_values = models.JSONField(default=dict)  # fields.values_of at preview (password as a digest)
+    base_hash = models.CharField(max_length=64, blank=True)
+    diff = models.JSONField(default=list)  # fields.diff_rows(before, after): display texts, passwords masked
+    preview_live = models.BooleanField(default=True)  # False: previewed from the cached copy (upstream was down)
+    attempts = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ForUserQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["course_sid", "exam_title", "configuration_sid"]
+        constraints = [models.UniqueConstraint(fields=["bulk", "configuration_sid"], name="bulk_item_once")]
+
+    def __str__(self) -> str:
+        return f"{self.configuration_sid} {self.status}"
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (self.Status.FAILED, self.Status.CONFLICT, self.Status.CONFIRM, self.Status.PENDING)

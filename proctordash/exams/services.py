@@ -1,0 +1,555 @@
+"""Exam configurations and exam creation: fetch (with the cache as fallback), safe save, history, idempotent create.
+
+Rules this module guarantees (views rely on them):
+- A save sends the COMPLETE configuration: the configuration as it is upstream right now, re-fetched just before the
+  PUT, with only the fields the user changed replaced. Keys the form does not show travel unchanged.
+- A save is not sent when the upstream changed since the form was opened (version token = hash of the editable
+  values); the caller gets a field-by-field comparison instead.
+- A PUT is a full replacement, applied whole or not at all upstream; a lost answer is resolved on the next attempt
+  (if the upstream already holds exactly the user's edit, the save counts as done and is not sent twice).
+- Passwords never reach the database, the history or a log line in clear.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field as dc_field
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from proctordash.exams import fields as F_
+from proctordash.exams.models import CachedConfiguration, ConfigurationChange, ExamCreation
+from proctordash.integrations.exceptions import (
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+    UpstreamValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+NEAR_OPEN_WINDOW = timedelta(hours=24)
+STUCK_SENDING_AFTER = timedelta(minutes=2)  # far beyond the client's (connect + read) timeout
+
+
+def _client():
+    from proctordash.integrations.smarterproctoring.client import SmarterProctoringClient
+
+    return SmarterProctoringClient.from_settings()
+
+
+def upstream_message(error: UpstreamError) -> str:
+    """What to tell a user about a failed call, in words (never the URL, never a secret)."""
+    if isinstance(error, UpstreamRateLimited):
+        return f"SmarterProctoring asked us to slow down (rate limited); try again in {int(error.retry_after)} s."
+    if isinstance(error, UpstreamAuthError):
+        return "SmarterProctoring refused ProctorDash's credentials; a coordinator must check the API token."
+    if isinstance(error, UpstreamBadResponse):
+        return "SmarterProctoring sent an answer ProctorDash could not read."
+    if isinstance(error, UpstreamUnavailable):
+        if error.status:
+            return f"SmarterProctoring answered with a server error (HTTP {error.status})."
+        return "SmarterProctoring did not answer in time (timeout or network error)."
+    if isinstance(error, UpstreamNotFound):
+        return "SmarterProctoring does not know this configuration."
+    return f"SmarterProctoring answered with an error{f' (HTTP {error.status})' if error.status else ''}."
+
+
+class ConfigurationNotFound(Exception):
+    pass
+
+
+class ConfigurationUnavailable(Exception):
+    """The upstream failed and there is no cached copy to fall back on."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Loaded:
+    """A configuration as shown: live from the upstream (raw holds the password) or the cached copy (masked)."""
+
+    raw: dict
+    live: bool
+    fetched_at: datetime
+    error: str = ""
+    drift: ConfigurationChange | None = None
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return F_.values_of(self.raw)
+
+
+# --- the cache and drift -----------------------------------------------------------------------------------------
+def configuration_store(*, raw: dict, course_sid: str, exam_sid: str, detect_drift: bool,
+                        now: datetime | None = None) -> ConfigurationChange | None:
+    """Upsert the cached copy from an upstream configuration. With detect_drift, a difference from the cached copy
+    (which ProctorDash keeps current after its own saves) is recorded as a change made outside ProctorDash."""
+    now = now or timezone.now()
+    sid = raw.get("sid")
+    if not sid:
+        return None
+    values = F_.values_of(raw)
+    new_hash = F_.values_hash(values)
+    drift = None
+    with transaction.atomic():
+        cached = CachedConfiguration.objects.select_for_update().filter(sid=sid).first()
+        if cached is not None and detect_drift and cached.values_hash != new_hash:
+            rows = F_.diff_rows(F_.values_of(cached.raw), values)
+            if rows:
+                drift = ConfigurationChange.objects.create(
+                    configuration_sid=sid, exam_sid=exam_sid, course_sid=course_sid,
+                    enrollment_sid=raw.get("enrollmentSid") or "", source=ConfigurationChange.Source.OUTSIDE,
+                    diff=rows, reason=_outside_reason(raw))
+        defaults = {
+            "exam_sid": exam_sid, "course_sid": course_sid, "enrollment_sid": raw.get("enrollmentSid") or "",
+            "reference_sid": raw.get("referenceExamConfigurationSid") or raw.get("refConfigSid") or "",
+            "raw": F_.masked_raw(raw), "values_hash": new_hash, "fetched_at": now,
+        }
+        if cached is None:
+            CachedConfiguration.objects.create(sid=sid, **defaults)
+        else:
+            for k, v in defaults.items():
+                setattr(cached, k, v)
+            cached.save()
+    return drift
+
+
+def _outside_reason(raw: dict) -> str:
+    edited = raw.get("editDate")
+    return f"Noticed on fetch (upstream editDate {edited})" if edited else "Noticed on fetch"
+
+
+def configuration_get(*, course_sid: str, exam_sid: str, configuration_sid: str, client=None) -> Loaded:
+    """The configuration fresh from SmarterProctoring (recording any change made outside ProctorDash); when the
+    upstream fails, the cached copy with its age and the reason. Raises ConfigurationNotFound on 404 and
+    ConfigurationUnavailable when there is nothing to show."""
+    client = client or _client()
+    try:
+        config = client.get_configuration(course_sid=course_sid, exam_sid=exam_sid,
+                                          configuration_sid=configuration_sid)
+    except UpstreamNotFound as e:
+        raise ConfigurationNotFound(configuration_sid) from e
+    except UpstreamError as e:
+        log.warning("configuration %s: fetch failed (%s)", configuration_sid, type(e).__name__)
+        cached = CachedConfiguration.objects.filter(sid=configuration_sid, exam_sid=exam_sid,
+                                                    course_sid=course_sid).first()
+        if cached is None:
+            raise ConfigurationUnavailable(upstream_message(e)) from e
+        return Loaded(raw=dict(cached.raw), live=False, fetched_at=cached.fetched_at, error=upstream_message(e))
+    raw = dict(config.raw)
+    raw.setdefault("sid", configuration_sid)
+    drift = configuration_store(raw=raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=True)
+    return Loaded(raw=raw, live=True, fetched_at=timezone.now(), drift=drift)
+
+
+# --- saving --------------------------------------------------------------------------------------------------------
+def needs_confirmation(raw: dict, *, new_values: dict | None = None, now: datetime | None = None) -> bool:
+    """True when saving now falls in the 24 hours before the exam window opens (the current opening, or the one
+    the edit sets): the vendor's help pages warn that changes then reach students who are about to start."""
+    now = now or timezone.now()
+    opens = [F_.parse_date(raw.get("examOpenDate"))]
+    if new_values:
+        opens.append(F_.parse_date(new_values.get("examOpenDate")))
+    return any(open_at is not None and open_at - NEAR_OPEN_WINDOW <= now < open_at for open_at in opens)
+
+
+@dataclass
+class ComparisonRow:
+    key: str
+    label: str
+    opened: str  # the value when the form was opened
+    upstream: str  # the value upstream now (someone else's change)
+    mine: str | None  # the user's edit, None when the user did not change this field
+    upstream_changed: bool
+    clash: bool  # both changed it, to different values
+
+
+@dataclass
+class UpdateOutcome:
+    kind: str  # saved unchanged conflict confirm invalid failed locked
+    message: str = ""
+    changes: dict[str, Any] = dc_field(default_factory=dict)
+    comparison: list[ComparisonRow] = dc_field(default_factory=list)
+    current_raw: dict | None = None  # the configuration upstream now (for a conflict: the new base)
+    field_errors: dict[str, str] = dc_field(default_factory=dict)  # upstream body key → message
+    change: ConfigurationChange | None = None
+
+
+def comparison_rows(base: dict, current: dict, mine: dict, changes: dict) -> list[ComparisonRow]:
+    rows = []
+    for f in F_.FIELDS:
+        upstream_changed = not F_._same(f.key, base.get(f.key), current.get(f.key))
+        mine_changed = f.key in changes
+        if not (upstream_changed or mine_changed):
+            continue
+        clash = upstream_changed and mine_changed and not F_._same(f.key, current.get(f.key), mine.get(f.key))
+        rows.append(ComparisonRow(
+            key=f.key, label=f.label, opened=F_.display(f.key, base.get(f.key)),
+            upstream=F_.display(f.key, current.get(f.key)),
+            mine=F_.display(f.key, mine.get(f.key)) if mine_changed else None,
+            upstream_changed=upstream_changed, clash=clash))
+    return rows
+
+
+def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_sid: str, base_hash: str,
+                         base_values: dict[str, Any], new_values: dict[str, Any], reason: str = "",
+                         confirmed: bool = False, client=None, now: datetime | None = None) -> UpdateOutcome:
+    """Save the user's edit (new_values, compared with base_values, the values the form was opened with).
+
+    Re-fetches the configuration first; sends nothing if it is locked, if it changed since base_hash (conflict), or
+    if the exam window opens within 24 h and the user has not confirmed. Sends the complete configuration otherwise.
+    On success the cache is updated at once and the change recorded in the history.
+    """
+    client = client or _client()
+    changes = F_.changes_between(base_values, new_values)
+    if not changes:
+        return UpdateOutcome("unchanged", "Nothing changed: there was nothing to save.")
+    try:
+        current = client.get_configuration(course_sid=course_sid, exam_sid=exam_sid,
+                                           configuration_sid=configuration_sid)
+    except UpstreamNotFound as e:
+        raise ConfigurationNotFound(configuration_sid) from e
+    except UpstreamError as e:
+        return UpdateOutcome("failed", upstream_message(e) + " Nothing was sent; your edits are still in the form.",
+                             changes=changes)
+    current_raw = dict(current.raw)
+    current_raw.setdefault("sid", configuration_sid)
+    # Outside changes since our last look are history too (the cache is the reference).
+    configuration_store(raw=current_raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=True)
+    current_values = F_.values_of(current_raw)
+    if current_raw.get("locked"):
+        return UpdateOutcome("locked", "SmarterProctoring has locked this configuration; nothing was sent.",
+                             current_raw=current_raw, changes=changes)
+
+    if F_.values_hash(current_values) != base_hash:
+        moved = set(F_.changes_between(base_values, current_values))
+        pending = [k for k in changes if not F_._same(k, current_values.get(k), new_values.get(k))]
+        if not pending and moved <= set(changes):
+            # The upstream already holds exactly this edit: an earlier attempt whose answer was lost went through.
+            change = _record(user=user, raw=current_raw, course_sid=course_sid, exam_sid=exam_sid,
+                             old=base_values, new=current_values, keys=list(changes),
+                             reason=(reason + " " if reason else "") + "(confirmed after a lost answer)")
+            return UpdateOutcome("saved", "Saved. (Your earlier attempt had already reached SmarterProctoring.)",
+                                 changes=changes, current_raw=current_raw, change=change)
+        rows = comparison_rows(base_values, current_values, new_values, changes)
+        return UpdateOutcome("conflict", "Someone changed this configuration after you opened it. Nothing was sent.",
+                             changes=changes, comparison=rows, current_raw=current_raw)
+
+    if needs_confirmation(current_raw, new_values=new_values, now=now) and not confirmed:
+        return UpdateOutcome("confirm", "The exam window opens within 24 hours (or is open): students may already be "
+                                        "preparing. Confirm that you want to change it now.",
+                             changes=changes, current_raw=current_raw)
+
+    applied = F_.apply_changes(current_raw, {k: _wire(k, v) for k, v in changes.items()})
+    body = F_.put_body(applied)
+    try:
+        updated = client.update_configuration(course_sid=course_sid, exam_sid=exam_sid,
+                                              configuration_sid=configuration_sid, body=body)
+    except UpstreamValidationError as e:
+        return UpdateOutcome("invalid", "SmarterProctoring refused the change. Nothing was applied; correct the "
+                                        "fields marked below.", changes=changes, field_errors=e.field_errors,
+                             current_raw=current_raw)
+    except UpstreamError as e:
+        log.warning("configuration %s: save failed (%s, status %s)", configuration_sid, type(e).__name__, e.status)
+        lost = isinstance(e, UpstreamUnavailable)
+        extra = (" A configuration is replaced as a whole, so either all of your changes were applied or none. "
+                 "Your edits are still in the form: press Save again — ProctorDash checks first and will not apply "
+                 "them twice." if lost else " Nothing was applied; your edits are still in the form.")
+        return UpdateOutcome("failed", upstream_message(e) + extra, changes=changes)
+    saved_raw = dict(updated.raw) if getattr(updated, "raw", None) else applied
+    saved_raw.setdefault("sid", configuration_sid)
+    configuration_store(raw=saved_raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=False)
+    change = _record(user=user, raw=saved_raw, course_sid=course_sid, exam_sid=exam_sid, old=current_values,
+                     new=F_.values_of(applied), keys=list(changes), reason=reason)
+    log.info("configuration %s saved by %s: %s", configuration_sid, getattr(user, "username", "?"),
+             ", ".join(sorted(changes)))  # field names only, never values
+    return UpdateOutcome("saved", "Saved. SmarterProctoring has the new configuration.", changes=changes,
+                         current_raw=saved_raw, change=change)
+
+
+def _wire(key: str, value: Any) -> Any:
+    return value
+
+
+def _record(*, user, raw: dict, course_sid: str, exam_sid: str, old: dict, new: dict, keys: list[str],
+            reason: str = "", source: str = ConfigurationChange.Source.DASHBOARD) -> ConfigurationChange:
+    return ConfigurationChange.objects.create(
+        configuration_sid=raw.get("sid", ""), exam_sid=exam_sid, course_sid=course_sid,
+        enrollment_sid=raw.get("enrollmentSid") or "", user=user if getattr(user, "pk", None) else None,
+        source=source, diff=F_.diff_rows(old, new, keys=keys), reason=reason[:500])
+
+
+# --- history -------------------------------------------------------------------------------------------------------
+def history_list(*, user, configuration_sid: str | None = None, course_sid: str | None = None,
+                 source: str | None = None):
+    """Selector: changes visible to the user, newest first."""
+    qs = ConfigurationChange.objects.for_user(user).select_related("user")
+    if configuration_sid:
+        qs = qs.filter(configuration_sid=configuration_sid)
+    if course_sid:
+        qs = qs.filter(course_sid=course_sid)
+    if source:
+        qs = qs.filter(source=source)
+    return qs
+
+
+# --- accommodation register ----------------------------------------------------------------------------------------
+ACCOMMODATION_KEYS = ["duration", "attempts"] + [f"permitted{i}" for i in F_.PERMITTED_ITEMS]
+
+
+@dataclass
+class Accommodation:
+    configuration: CachedConfiguration
+    learner_name: str
+    differences: list[dict]
+    base_known: bool
+
+
+def accommodations_list(*, user, course_sid: str, exam_sid: str | None = None) -> list[Accommodation]:
+    """Per-student configurations (enrollmentSid set) from the cache, with the learner's name (from the appointment
+    cache) and what differs from the base configuration: duration, attempts, permitted items."""
+    from proctordash.appointments.models import Appointment
+
+    qs = CachedConfiguration.objects.for_user(user).filter(course_sid=course_sid).exclude(enrollment_sid="")
+    if exam_sid:
+        qs = qs.filter(exam_sid=exam_sid)
+    configs = list(qs)
+    ref_sids = {c.reference_sid for c in configs if c.reference_sid}
+    bases = {c.sid: c for c in CachedConfiguration.objects.filter(sid__in=ref_sids)}
+    names: dict[str, str] = {}
+    for row in (Appointment.objects.filter(enrollment_sid__in={c.enrollment_sid for c in configs})
+                .values("enrollment_sid", "learner_first_name", "learner_last_name")):
+        name = " ".join(p for p in (row["learner_first_name"], row["learner_last_name"]) if p)
+        if name:
+            names.setdefault(row["enrollment_sid"], name)
+    out = []
+    for c in configs:
+        base = bases.get(c.reference_sid)
+        if base is None:  # fall back to the exam's base configuration when the reference is not cached
+            base = next((b for b in CachedConfiguration.objects.filter(exam_sid=c.exam_sid, enrollment_sid="")), None)
+        mine = F_.values_of(c.raw)
+        diffs = F_.diff_rows(F_.values_of(base.raw), mine, keys=ACCOMMODATION_KEYS) if base else []
+        out.append(Accommodation(c, names.get(c.enrollment_sid, ""), diffs, base is not None))
+    out.sort(key=lambda a: (a.learner_name.lower() or "~", a.configuration.exam_sid))
+    return out
+
+
+def configurations_refresh(*, course_sid: str, exam_sid: str, configuration_sids: list[str], client=None,
+                           limit: int = 50) -> tuple[int, int]:
+    """Fetch (and cache) the configurations the appointment cache names for an exam, for the register. Bounded;
+    returns (fetched, failed)."""
+    client = client or _client()
+    fetched = failed = 0
+    for sid in configuration_sids[:limit]:
+        try:
+            config = client.get_configuration(course_sid=course_sid, exam_sid=exam_sid, configuration_sid=sid)
+        except UpstreamError:
+            failed += 1
+            continue
+        raw = dict(config.raw)
+        raw.setdefault("sid", sid)
+        configuration_store(raw=raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=True)
+        fetched += 1
+    return fetched, failed
+
+
+# --- creating an exam ----------------------------------------------------------------------------------------------
+@dataclass
+class CreateOutcome:
+    creation: ExamCreation
+    kind: str  # created sending unknown invalid failed
+    message: str = ""
+    field_errors: dict[str, str] = dc_field(default_factory=dict)
+
+
+def _never_sent(error: UpstreamError) -> bool:
+    """True when the request certainly did not reach the upstream (connection refused / connect timeout)."""
+    cause = error.__cause__
+    while cause is not None:
+        if isinstance(cause, (requests.ConnectTimeout,)):
+            return True
+        if isinstance(cause, requests.ConnectionError) and not isinstance(cause, requests.ReadTimeout):
+            text = repr(cause)
+            if "NewConnectionError" in text or "Connection refused" in text:
+                return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def exam_create(*, user, course_sid: str, key: str, exam: dict[str, Any], config_values: dict[str, Any],
+                virtual_calculator_type: str = "", client=None) -> CreateOutcome:
+    """Create an exam once per idempotency key.
+
+    The ExamCreation row (unique key) is created or found, then claimed with a conditional UPDATE (new/failed →
+    sending): of two concurrent submissions exactly one sends the POST, the other reports the first one's progress.
+    The key travels in the configuration's apiExamId so the exam can be recognised if the answer is lost.
+    """
+    client = client or _client()
+    try:
+        with transaction.atomic():
+            creation, _ = ExamCreation.objects.get_or_create(
+                key=key, defaults={"course_sid": course_sid, "user": user, "title": exam.get("title", "")[:500]})
+    except IntegrityError:
+        creation = ExamCreation.objects.get(key=key)
+    if creation.course_sid != course_sid:
+        return CreateOutcome(creation, "invalid", "This form belongs to another course; reload the page.")
+    claimed = ExamCreation.objects.filter(pk=creation.pk, status__in=[ExamCreation.Status.NEW,
+                                                                      ExamCreation.Status.FAILED]).update(
+        status=ExamCreation.Status.SENDING, attempts=F("attempts") + 1, sent_at=timezone.now(),
+        title=exam.get("title", "")[:500], error="")
+    creation.refresh_from_db()
+    if not claimed:
+        if (creation.status == ExamCreation.Status.SENDING and creation.sent_at
+                and timezone.now() - creation.sent_at > STUCK_SENDING_AFTER):
+            # The request that was sending died (worker killed, deploy): its outcome is unknown, never "not sent".
+            _set(creation, ExamCreation.Status.UNKNOWN, error="The request that sent this exam did not finish.")
+        return _outcome_of(creation)
+
+    body = dict(exam)
+    body["configuration"] = F_.create_configuration_body(config_values, api_exam_id=creation.api_exam_id,
+                                                         virtual_calculator_type=virtual_calculator_type)
+    try:
+        created = client.create_exam(course_sid=course_sid, body=body)
+    except UpstreamValidationError as e:
+        _set(creation, ExamCreation.Status.FAILED, error="SmarterProctoring refused the exam: " + e.message[:300])
+        return CreateOutcome(creation, "invalid", "SmarterProctoring refused the exam; nothing was created. Correct "
+                                                  "the fields marked below.", field_errors=e.field_errors)
+    except UpstreamError as e:
+        definitely_not = (isinstance(e, (UpstreamRateLimited, UpstreamAuthError, UpstreamNotFound))
+                          or (e.status is not None and 400 <= e.status < 500) or _never_sent(e))
+        if definitely_not:
+            _set(creation, ExamCreation.Status.FAILED, error=upstream_message(e))
+            return CreateOutcome(creation, "failed", upstream_message(e) + " The exam was not created; you can "
+                                                                          "send it again.")
+        log.warning("exam creation %s: outcome unknown (%s)", creation.key, type(e).__name__)
+        _set(creation, ExamCreation.Status.UNKNOWN, error=upstream_message(e))
+        return _outcome_of(creation)
+    _finish_created(creation, created_raw=_raw_of(created), course_sid=course_sid, exam=exam, user=user)
+    return _outcome_of(creation)
+
+
+def _raw_of(record) -> dict:
+    raw = getattr(record, "raw", None)
+    if isinstance(raw, dict) and raw:
+        return dict(raw)
+    if hasattr(record, "model_dump"):
+        return record.model_dump(by_alias=True)
+    return dict(record)
+
+
+def _set(creation: ExamCreation, status: str, **fields) -> None:
+    ExamCreation.objects.filter(pk=creation.pk).update(status=status, updated_at=timezone.now(), **fields)
+    creation.refresh_from_db()
+
+
+def _finish_created(creation: ExamCreation, *, created_raw: dict, course_sid: str, exam: dict, user) -> None:
+    """Mark the creation done and make the exam (and its configuration) visible in the dashboard at once."""
+    from proctordash.appointments.models import Exam
+
+    exam_sid = created_raw.get("sid") or ""
+    configuration = F_.parse_jsonish(created_raw.get("configuration"))
+    config_sid = configuration.get("sid", "") if isinstance(configuration, dict) else ""
+    with transaction.atomic():
+        if exam_sid:
+            Exam.objects.update_or_create(sid=exam_sid, defaults={
+                "course_sid": created_raw.get("courseSid") or course_sid,
+                "title": created_raw.get("title") or exam.get("title", ""),
+                "type": created_raw.get("type") or exam.get("type", ""),
+                "status": created_raw.get("status") or exam.get("status", ""),
+                "raw": F_.masked_raw({k: v for k, v in created_raw.items() if k != "configuration"}),
+            })
+        if isinstance(configuration, dict) and config_sid and exam_sid:
+            configuration_store(raw=configuration, course_sid=course_sid, exam_sid=exam_sid, detect_drift=False)
+            ConfigurationChange.objects.create(
+                configuration_sid=config_sid, exam_sid=exam_sid, course_sid=course_sid,
+                user=user if getattr(user, "pk", None) else None, source=ConfigurationChange.Source.CREATED,
+                diff=[], reason=f"Exam “{exam.get('title', '')}” created")
+        _set(creation, ExamCreation.Status.CREATED, exam_sid=exam_sid, configuration_sid=config_sid, error="")
+
+
+def _outcome_of(creation: ExamCreation) -> CreateOutcome:
+    status = creation.status
+    if status == ExamCreation.Status.CREATED:
+        return CreateOutcome(creation, "created", f"Exam “{creation.title}” created in SmarterProctoring.")
+    if status == ExamCreation.Status.SENDING:
+        return CreateOutcome(creation, "sending", "This exam is being created (the same form was already sent); "
+                                                  "ProctorDash waits for SmarterProctoring's answer.")
+    if status == ExamCreation.Status.UNKNOWN:
+        return CreateOutcome(creation, "unknown", (creation.error or "The answer was lost.") +
+                             " ProctorDash cannot tell yet whether the exam was created.")
+    if status == ExamCreation.Status.FAILED:
+        return CreateOutcome(creation, "failed", creation.error or "The exam was not created.")
+    return CreateOutcome(creation, "new", "")
+
+
+def exam_creation_resolve(*, creation: ExamCreation, client=None, exam_sid: str = "",
+                          configuration_sid: str = "", max_checks: int = 20) -> CreateOutcome:
+    """Find out whether a creation whose answer was lost reached SmarterProctoring.
+
+    The documented calls cannot list a course's exams, so the check is indirect: the configurations of exams in the
+    course named by the appointment report (with the same title) — or the SIDs a user found in SmarterProctoring's
+    own screens — are fetched and their apiExamId compared with this creation's marker. A match is proof of
+    creation. No match is not proof of the opposite (a brand-new exam has no appointments); the caller must then
+    let a person decide (exam_creation_abandon) before sending again.
+    """
+    client = client or _client()
+    candidates: list[tuple[str, str]] = []
+    if exam_sid and configuration_sid:
+        candidates.append((exam_sid, configuration_sid))
+    else:
+        from proctordash.appointments.models import Appointment
+
+        for row in (Appointment.objects.filter(course_sid=creation.course_sid, exam_title=creation.title)
+                    .exclude(configuration_sid="").values_list("exam_sid", "configuration_sid").distinct()[:50]):
+            candidates.append(tuple(row))
+        list_appointments = getattr(client, "list_appointments", None)
+        if list_appointments is not None:
+            try:
+                for i, appt in enumerate(list_appointments(course_sid=creation.course_sid,
+                                                           exam_title=creation.title)):
+                    raw = getattr(appt, "raw", {}) or {}
+                    pair = (raw.get("examSid") or "", raw.get("examConfigurationSid") or
+                            raw.get("configurationSid") or "")
+                    if all(pair) and pair not in candidates:
+                        candidates.append(pair)
+                    if i > 500:
+                        break
+            except (UpstreamError, TypeError):
+                pass
+    for exam_sid_, config_sid in candidates[:max_checks]:
+        try:
+            config = client.get_configuration(course_sid=creation.course_sid, exam_sid=exam_sid_,
+                                              configuration_sid=config_sid)
+        except UpstreamError:
+            continue
+        if (config.raw or {}).get("apiExamId") == creation.api_exam_id:
+            raw = {"sid": exam_sid_, "courseSid": creation.course_sid, "title": creation.title,
+                   "configuration": dict(config.raw)}
+            _finish_created(creation, created_raw=raw, course_sid=creation.course_sid,
+                            exam={"title": creation.title}, user=creation.user)
+            return _outcome_of(creation)
+    return CreateOutcome(creation, "unknown",
+                         "No exam carrying this form's marker was found"
+                         + (" at the SIDs you gave." if exam_sid else
+                            " among the exams of this course that the appointment report shows.")
+                         + " That is not proof it was not created: a new exam has no appointments yet.")
+
+
+def exam_creation_abandon(*, creation: ExamCreation) -> ExamCreation:
+    """A person checked SmarterProctoring and states the exam was not created: allow sending again (same key, same
+    apiExamId marker, so a duplicate would still be recognisable)."""
+    ExamCreation.objects.filter(pk=creation.pk, status=ExamCreation.Status.UNKNOWN).update(
+        status=ExamCreation.Status.FAILED, error="Checked by a person: not created.")
+    creation.refresh_from_db()
+    return creation

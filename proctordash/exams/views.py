@@ -1,0 +1,518 @@
+"""Exam configuration pages and exam creation. Thin views: permission check, form, one service call, render.
+
+Every view checks the course first (instructors: 404 for a course not theirs, for pages, fragments and POSTs);
+POSTs need edit rights (support: 403). An htmx request gets the form fragment, a success gets HX-Redirect.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from proctordash.accounts.models import Role
+from proctordash.core.permissions import (
+    can_edit_course,
+    require_course_edit,
+    require_course_view,
+    role_required,
+    staff_required,
+    user_role,
+    visible_course_sids,
+)
+from proctordash.core.vocabulary import is_sid
+from proctordash.exams import fields as F_
+from proctordash.exams import services
+from proctordash.exams.forms import (
+    ConfigurationBundle,
+    CreateBundle,
+    formset_data_with_extra,
+    formset_data_without,
+)
+from proctordash.exams.models import CachedConfiguration, ConfigurationChange, ExamCreation
+
+SNAPSHOT_SALT = "proctordash.exams.configuration-base"
+
+
+def _check_sids(**sids: str) -> None:
+    for kind, value in sids.items():
+        if not is_sid(kind, value):
+            raise Http404(f"Not a {kind} SID")
+
+
+def _snapshot(raw: dict) -> str:
+    """The form's version token: the editable values it was opened with (password as a digest), signed so a
+    tampered page cannot pretend to be current."""
+    values = F_.values_of(raw)
+    return signing.dumps({"s": raw.get("sid"), "v": values, "h": F_.values_hash(values)}, salt=SNAPSHOT_SALT,
+                         compress=True)
+
+
+def _read_snapshot(token: str, configuration_sid: str) -> tuple[dict, str] | None:
+    try:
+        data = signing.loads(token or "", salt=SNAPSHOT_SALT)
+    except signing.BadSignature:
+        return None
+    if data.get("s") != configuration_sid:
+        return None
+    return data["v"], data["h"]
+
+
+def _respond(request: HttpRequest, template: str, partial: str, context: dict) -> TemplateResponse:
+    if request.htmx and not request.htmx.boosted:
+        return TemplateResponse(request, f"{template}#{partial}", context)
+    return TemplateResponse(request, template, context)
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _row_action(request: HttpRequest, data):
+    """Add/remove a slot or attachment row (plain form buttons, so it works without JavaScript). Returns the new
+    data or None when the request is not a row action."""
+    action = request.POST.get("action", "save")
+    if action == "add_slot":
+        return formset_data_with_extra(data, "slots")
+    if action == "add_attachment":
+        return formset_data_with_extra(data, "attachments")
+    for prefix in ("slots", "attachments"):
+        if action.startswith(f"remove_{prefix}:"):
+            try:
+                return formset_data_without(data, prefix, int(action.split(":", 1)[1]))
+            except ValueError:
+                return data
+    return None
+
+
+# --- configuration page --------------------------------------------------------------------------------------------
+@staff_required
+@require_http_methods(["GET", "POST"])
+def configuration(request: HttpRequest, course_sid: str, exam_sid: str, configuration_sid: str):
+    """View (everyone who may see the course) and edit (editors) one exam configuration."""
+    _check_sids(course=course_sid, exam=exam_sid, exam_configuration=configuration_sid)
+    require_course_view(request.user, course_sid)
+    page_url = reverse("exams:configuration", args=[course_sid, exam_sid, configuration_sid])
+    validate_url = reverse("exams:configuration_validate", args=[course_sid, exam_sid, configuration_sid])
+    ctx = {"course_sid": course_sid, "exam_sid": exam_sid, "configuration_sid": configuration_sid,
+           "page_url": page_url, "can_edit": can_edit_course(request.user, course_sid), "show_errors": True}
+
+    if request.method == "GET":
+        try:
+            loaded = services.configuration_get(course_sid=course_sid, exam_sid=exam_sid,
+                                                configuration_sid=configuration_sid)
+        except services.ConfigurationNotFound:
+            raise Http404("No such configuration") from None
+        except services.ConfigurationUnavailable as e:
+            ctx.update(_page_context(request, ctx, raw=None))
+            ctx["unavailable"] = e.message
+            return TemplateResponse(request, "exams/configuration.html", ctx)
+        editable = ctx["can_edit"] and loaded.live and not loaded.raw.get("locked")
+        bundle = ConfigurationBundle(raw=loaded.raw, disabled=not editable)
+        if editable:
+            bundle.enable_inline_validation(validate_url)
+        ctx.update(_page_context(request, ctx, raw=loaded.raw))
+        ctx.update(loaded=loaded, bundle=bundle, editable=editable, snapshot=_snapshot(loaded.raw) if editable else "")
+        return TemplateResponse(request, "exams/configuration.html", ctx)
+
+    # POST: only editors, for every action
+    require_course_edit(request.user, course_sid)
+    snapshot_token = request.POST.get("base", "")
+    base = _read_snapshot(snapshot_token, configuration_sid)
+    ctx.update(editable=True, snapshot=snapshot_token)
+    data = request.POST
+    action = request.POST.get("action", "save")
+
+    if base is None:
+        bundle = ConfigurationBundle(data)
+        bundle.enable_inline_validation(validate_url)
+        bundle.suppress_errors()
+        ctx.update(_page_context(request, ctx, raw=None), bundle=bundle, show_errors=False,
+                   banner=("error", "This form could not be verified (it may come from an old page). Your edits are "
+                                    "shown below, but nothing was sent: copy them, then reload the page."))
+        return _respond(request, "exams/configuration.html", "config-form", ctx)
+    base_values, base_hash = base
+
+    new_data = _row_action(request, data)
+    if new_data is not None:
+        bundle = ConfigurationBundle(new_data)
+        bundle.enable_inline_validation(validate_url)
+        bundle.suppress_errors()
+        ctx.update(_page_context(request, ctx, raw=None), bundle=bundle, show_errors=False)
+        return _respond(request, "exams/configuration.html", "config-form", ctx)
+
+    bundle = ConfigurationBundle(data)
+    bundle.enable_inline_validation(validate_url)
+    ctx.update(_page_context(request, ctx, raw=None), bundle=bundle)
+    if not bundle.is_valid():
+        ctx["banner"] = ("error", "Nothing was saved: correct the fields marked below.")
+        return _respond(request, "exams/configuration.html", "config-form", ctx)
+    new_values = bundle.values()
+
+    if action == "reapply":
+        return _reapply(request, ctx, base_values=base_values, new_values=new_values, validate_url=validate_url)
+
+    outcome = services.configuration_update(
+        user=request.user, course_sid=course_sid, exam_sid=exam_sid, configuration_sid=configuration_sid,
+        base_hash=base_hash, base_values=base_values, new_values=new_values,
+        reason=request.POST.get("reason", "").strip(), confirmed=request.POST.get("confirm_near_open") == "yes")
+    if outcome.kind in ("saved", "unchanged"):
+        (messages.success if outcome.kind == "saved" else messages.info)(request, outcome.message)
+        return _redirect(request, page_url)
+    ctx["outcome"] = outcome
+    if outcome.kind == "invalid":
+        bundle.add_upstream_errors(outcome.field_errors)
+        ctx["banner"] = ("error", outcome.message)
+    elif outcome.kind == "conflict":
+        ctx["conflict"] = outcome
+        ctx["new_base"] = _snapshot(outcome.current_raw)
+    elif outcome.kind == "confirm":
+        ctx["confirm"] = outcome
+    elif outcome.kind == "locked":
+        ctx["banner"] = ("error", outcome.message)
+        ctx["editable"] = False
+        for form in bundle.all_forms():
+            for f in form.fields.values():
+                f.disabled = True
+    else:  # failed
+        ctx["banner"] = ("error", outcome.message)
+        ctx["retry"] = True
+    return _respond(request, "exams/configuration.html", "config-form", ctx)
+
+
+def _reapply(request, ctx, *, base_values: dict, new_values: dict, validate_url: str):
+    """One click after a conflict: the user's changes (against the version they opened) put onto the version now
+    upstream, shown for review with the new version token. Nothing is sent yet."""
+    changes = F_.changes_between(base_values, new_values)
+    try:
+        current = services.configuration_get(course_sid=ctx["course_sid"], exam_sid=ctx["exam_sid"],
+                                             configuration_sid=ctx["configuration_sid"])
+    except (services.ConfigurationNotFound, services.ConfigurationUnavailable):
+        current = None
+    if current is None or not current.live:
+        ctx["banner"] = ("error", "SmarterProctoring did not answer, so your changes could not be reapplied yet. "
+                                  "Your edits are still in the form; try again.")
+        ctx["retry"] = True
+        return _respond(request, "exams/configuration.html", "config-form", ctx)
+    applied = F_.apply_changes(current.raw, changes)
+    bundle = ConfigurationBundle(raw=applied)
+    bundle.enable_inline_validation(validate_url)
+    moved = F_.changes_between(base_values, current.values)
+    ctx.update(bundle=bundle, snapshot=_snapshot(current.raw), show_errors=False,
+               reapplied=[F_.BY_KEY[k].label for k in changes],
+               clashes=[F_.BY_KEY[k].label for k in changes if k in moved],
+               banner=("info", "Your changes are now applied onto the latest version from SmarterProctoring. "
+                               "Review them and press Save."))
+    ctx.update(_page_context(request, ctx, raw=current.raw))
+    return _respond(request, "exams/configuration.html", "config-form", ctx)
+
+
+def _page_context(request, ctx: dict, *, raw: dict | None) -> dict:
+    """The parts of the page around the form: facts, history, accommodation register."""
+    from proctordash.appointments.models import Exam
+
+    course_sid, exam_sid, config_sid = ctx["course_sid"], ctx["exam_sid"], ctx["configuration_sid"]
+    if raw is None:
+        cached = CachedConfiguration.objects.filter(sid=config_sid, course_sid=course_sid).first()
+        raw = cached.raw if cached else {}
+    exam = Exam.objects.filter(sid=exam_sid).first()
+    out = {
+        "raw": raw,
+        "exam": exam,
+        "history": list(services.history_list(user=request.user, configuration_sid=config_sid)[:30]),
+        "password_set": bool(raw.get("password")),
+        "edit_date": F_.parse_date(raw.get("editDate")),
+    }
+    if raw and not raw.get("enrollmentSid"):
+        out["accommodations"] = services.accommodations_list(user=request.user, course_sid=course_sid,
+                                                             exam_sid=exam_sid)
+    if raw.get("enrollmentSid"):
+        ref = raw.get("referenceExamConfigurationSid") or raw.get("refConfigSid")
+        if ref:
+            out["base_url"] = reverse("exams:configuration", args=[course_sid, exam_sid, ref])
+    return out
+
+
+@staff_required
+@require_POST
+def configuration_validate(request: HttpRequest, course_sid: str, exam_sid: str, configuration_sid: str):
+    """Inline validation of one field as the user leaves it (htmx): the field's error slot, filled or empty."""
+    _check_sids(course=course_sid, exam=exam_sid, exam_configuration=configuration_sid)
+    require_course_edit(request.user, course_sid)
+    bundle = ConfigurationBundle(request.POST)
+    bundle.is_valid()
+    return _validation_fragment(request, bundle.errors_by_name())
+
+
+def _validation_fragment(request, errors: dict[str, list[str]]):
+    name = request.POST.get("_field", "")[:120]
+    return TemplateResponse(request, "exams/_field_error.html", {"html_name": name, "errors": errors.get(name, [])})
+
+
+# --- index, history, accommodations --------------------------------------------------------------------------------
+@staff_required
+def index(request: HttpRequest):
+    """Where to start: the user's exams from the cache with the configurations known for each."""
+    from proctordash.appointments.models import Appointment, Course, Exam
+
+    exams = list(Exam.objects.for_user(request.user).order_by("course_sid", "title", "sid")[:500])
+    exam_sids = [e.sid for e in exams]
+    configs: dict[str, dict[str, dict]] = {}
+    for c in CachedConfiguration.objects.filter(exam_sid__in=exam_sids):
+        configs.setdefault(c.exam_sid, {})[c.sid] = {"sid": c.sid, "per_student": c.is_per_student,
+                                                     "enrollment_sid": c.enrollment_sid}
+    for exam_sid, config_sid in (Appointment.objects.filter(exam_sid__in=exam_sids).exclude(configuration_sid="")
+                                 .values_list("exam_sid", "configuration_sid").distinct()[:2000]):
+        configs.setdefault(exam_sid, {}).setdefault(config_sid, {"sid": config_sid, "per_student": None,
+                                                                 "enrollment_sid": ""})
+    courses = {c.sid: c for c in Course.objects.filter(sid__in={e.course_sid for e in exams})}
+    rows = []
+    for e in exams:
+        known = sorted(configs.get(e.sid, {}).values(), key=lambda c: (c["per_student"] is not False, c["sid"]))
+        rows.append({"exam": e, "course": courses.get(e.course_sid), "configurations": known})
+    sids = visible_course_sids(request.user)
+    if sids is None:
+        creatable = sorted({e.course_sid for e in exams} | set(courses))
+    else:
+        creatable = sorted(sids)
+    creatable = creatable if user_role(request.user) != Role.SUPPORT else []
+    pending = ExamCreation.objects.for_user(request.user).exclude(status=ExamCreation.Status.CREATED)[:20]
+    course_titles = {c.sid: c.title for c in Course.objects.filter(sid__in=creatable)}
+    return TemplateResponse(request, "exams/index.html", {
+        "rows": rows, "creatable": [(sid, course_titles.get(sid, "")) for sid in creatable], "pending": pending,
+        "show_bulk": user_role(request.user) in (Role.COORDINATOR, Role.SUPPORT),
+        "show_history": user_role(request.user) == Role.COORDINATOR})
+
+
+@role_required(Role.COORDINATOR)
+def history(request: HttpRequest):
+    """Coordinators: every recorded configuration change across all exams, newest first."""
+    source = request.GET.get("source", "")
+    course = request.GET.get("course", "").strip()
+    qs = services.history_list(user=request.user, source=source if source in ConfigurationChange.Source.values
+                               else None, course_sid=course if is_sid("course", course) else None)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return _respond(request, "exams/history.html", "history-table", {
+        "page": page, "source": source, "course": course, "sources": ConfigurationChange.Source.choices})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def accommodations(request: HttpRequest, course_sid: str):
+    """The accommodation register of a course: per-student configurations and what differs from the base."""
+    _check_sids(course=course_sid)
+    require_course_view(request.user, course_sid)
+    if request.method == "POST":
+        require_course_edit(request.user, course_sid)
+        from proctordash.appointments.models import Appointment
+
+        pairs = list(Appointment.objects.filter(course_sid=course_sid).exclude(configuration_sid="")
+                     .values_list("exam_sid", "configuration_sid").distinct()[:200])
+        fetched = failed = 0
+        for exam_sid in sorted({p[0] for p in pairs}):
+            f, x = services.configurations_refresh(course_sid=course_sid, exam_sid=exam_sid,
+                                                   configuration_sids=[c for e, c in pairs if e == exam_sid])
+            fetched, failed = fetched + f, failed + x
+        (messages.warning if failed else messages.success)(
+            request, f"Fetched {fetched} configuration(s) from SmarterProctoring"
+                     + (f"; {failed} could not be fetched." if failed else "."))
+        return _redirect(request, reverse("exams:accommodations", args=[course_sid]))
+    items = services.accommodations_list(user=request.user, course_sid=course_sid)
+    return TemplateResponse(request, "exams/accommodations.html", {
+        "course_sid": course_sid, "items": items, "can_edit": can_edit_course(request.user, course_sid)})
+
+
+# --- create an exam ------------------------------------------------------------------------------------------------
+@staff_required
+@require_http_methods(["GET", "POST"])
+def exam_new(request: HttpRequest, course_sid: str):
+    """Create an exam with its full configuration, exactly once per form (idempotency key in a hidden field)."""
+    _check_sids(course=course_sid)
+    require_course_edit(request.user, course_sid)
+    validate_url = reverse("exams:new_validate", args=[course_sid])
+    ctx = {"course_sid": course_sid, "page_url": reverse("exams:new", args=[course_sid]), "show_errors": True}
+    if request.method == "GET":
+        bundle = CreateBundle(initial={"idempotency_key": uuid.uuid4()})
+        bundle.enable_inline_validation(validate_url)
+        return TemplateResponse(request, "exams/new.html", {**ctx, "bundle": bundle})
+
+    new_data = _row_action(request, request.POST)
+    if new_data is not None:
+        bundle = CreateBundle(new_data)
+        bundle.enable_inline_validation(validate_url)
+        bundle.suppress_errors()
+        return _respond(request, "exams/new.html", "create-form", {**ctx, "bundle": bundle, "show_errors": False})
+    bundle = CreateBundle(request.POST)
+    bundle.enable_inline_validation(validate_url)
+    ctx["bundle"] = bundle
+    if not bundle.is_valid():
+        ctx["banner"] = ("error", "Nothing was sent: correct the fields marked below.")
+        return _respond(request, "exams/new.html", "create-form", ctx)
+    key = str(bundle.exam.cleaned_data["idempotency_key"])
+    action = request.POST.get("action", "save")
+    creation = ExamCreation.objects.filter(key=key).first()
+    if creation is not None and creation.course_sid != course_sid:
+        raise Http404("No such exam creation")
+    if creation is not None and creation.user_id not in (None, request.user.pk) and user_role(
+            request.user) != Role.COORDINATOR:
+        raise PermissionDenied("This form was sent by someone else")
+
+    if creation is not None and creation.status == ExamCreation.Status.UNKNOWN:
+        if action == "check":
+            outcome = services.exam_creation_resolve(
+                creation=creation, exam_sid=request.POST.get("found_exam_sid", "").strip(),
+                configuration_sid=request.POST.get("found_configuration_sid", "").strip())
+            return _create_outcome(request, ctx, outcome)
+        if action != "resend":
+            return _create_outcome(request, ctx, services._outcome_of(creation))
+        services.exam_creation_abandon(creation=creation)  # a person checked: not created → may send again
+
+    outcome = services.exam_create(
+        user=request.user, course_sid=course_sid, key=key, exam=bundle.exam.body(),
+        config_values=bundle.config.values(),
+        virtual_calculator_type=bundle.exam.cleaned_data.get("virtual_calculator_type", ""))
+    return _create_outcome(request, ctx, outcome)
+
+
+def _create_outcome(request, ctx, outcome: services.CreateOutcome):
+    creation = outcome.creation
+    if outcome.kind == "created":
+        messages.success(request, outcome.message)
+        if creation.exam_sid and creation.configuration_sid:
+            url = reverse("exams:configuration", args=[creation.course_sid, creation.exam_sid,
+                                                       creation.configuration_sid])
+        else:
+            url = reverse("exams:index")
+        return _redirect(request, url)
+    if outcome.kind == "invalid":
+        ctx["bundle"].add_upstream_errors(outcome.field_errors)
+    ctx.update(outcome=outcome, creation=creation,
+               banner=("error" if outcome.kind in ("invalid", "failed", "unknown") else "info", outcome.message))
+    return _respond(request, "exams/new.html", "create-form", ctx)
+
+
+@staff_required
+@require_POST
+def exam_new_validate(request: HttpRequest, course_sid: str):
+    _check_sids(course=course_sid)
+    require_course_edit(request.user, course_sid)
+    bundle = CreateBundle(request.POST)
+    bundle.is_valid()
+    return _validation_fragment(request, bundle.errors_by_name())
+
+
+@staff_required
+def creation(request: HttpRequest, course_sid: str, key: str):
+    """The state of one exam creation (a second submission of the same form lands here; polls while sending)."""
+    _check_sids(course=course_sid)
+    require_course_view(request.user, course_sid)
+    try:
+        key = str(uuid.UUID(key))
+    except ValueError:
+        raise Http404("No such exam creation") from None
+    item = ExamCreation.objects.filter(key=key, course_sid=course_sid).first()
+    if item is None:
+        raise Http404("No such exam creation")
+    url = ""
+    if item.status == ExamCreation.Status.CREATED and item.exam_sid and item.configuration_sid:
+        url = reverse("exams:configuration", args=[course_sid, item.exam_sid, item.configuration_sid])
+    return _respond(request, "exams/creation.html", "creation-status",
+                    {"item": item, "course_sid": course_sid, "configuration_url": url,
+                     "outcome": services._outcome_of(item)})
+
+
+
+# --- bulk change (coordinators; support may look) ------------------------------------------------------------------
+def _require_coordinator(request: HttpRequest) -> None:
+    if user_role(request.user) != Role.COORDINATOR:
+        raise PermissionDenied("Only coordinators may apply a bulk change")
+
+
+@role_required(Role.COORDINATOR, Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def bulk(request: HttpRequest):
+    """/exams/bulk/: pick configurations (whole courses, offerings or single ones) and one change → a preview."""
+    from proctordash.exams import bulk as bulk_services
+    from proctordash.exams.forms import BulkChangeForm
+    from proctordash.exams.models import BulkChange
+
+    groups = bulk_services.bulk_candidates(user=request.user)
+    form = BulkChangeForm(request.POST or None, initial={"kind": "permit", "item": "Calculator"})
+    picked = {"course": request.POST.getlist("course"), "offering": request.POST.getlist("offering"),
+              "configuration": request.POST.getlist("configuration")}
+    pick_error = ""
+    if request.method == "POST":
+        _require_coordinator(request)
+        targets = bulk_services.targets_of(groups, courses=picked["course"], offerings=picked["offering"],
+                                           configurations=picked["configuration"])
+        if not targets:
+            pick_error = "Configurations: pick at least one (a whole course, an offering or single configurations)."
+        elif len(targets) > bulk_services.MAX_ITEMS:
+            pick_error = (f"Configurations: {len(targets)} picked; at most {bulk_services.MAX_ITEMS} per bulk "
+                          "change. Pick fewer and run it twice.")
+        if form.is_valid() and not pick_error:
+            change = bulk_services.bulk_preview(user=request.user, change=form.change(), targets=targets,
+                                                reason=form.cleaned_data.get("reason") or "")
+            return redirect("exams:bulk_detail", bulk_id=change.pk)
+    recent = BulkChange.objects.select_related("user")[:10]
+    return TemplateResponse(request, "exams/bulk.html", {
+        "groups": groups, "form": form, "picked": picked, "pick_error": pick_error, "recent": recent,
+        "can_apply": user_role(request.user) == Role.COORDINATOR})
+
+
+def _bulk_get(bulk_id: int):
+    from proctordash.exams.models import BulkChange
+
+    change = BulkChange.objects.filter(pk=bulk_id).select_related("user").first()
+    if change is None:
+        raise Http404("No such bulk change")
+    return change
+
+
+@role_required(Role.COORDINATOR, Role.SUPPORT)
+def bulk_detail(request: HttpRequest, bulk_id: int):
+    """A bulk change: before → after per configuration, then each one's outcome; apply / retry buttons."""
+    from proctordash.exams import bulk as bulk_services
+
+    change = _bulk_get(bulk_id)
+    items = list(change.items.all())
+    counts = bulk_services.bulk_summary(change)
+    return TemplateResponse(request, "exams/bulk_detail.html", {
+        "bulk": change, "items": items, "counts": counts,
+        "can_apply": user_role(request.user) == Role.COORDINATOR,
+        "to_apply": sum(1 for i in items if i.status in ("pending", "failed", "confirm") and i.base_hash),
+        "needs_confirm": any("24 hours" in i.message for i in items if i.status in ("pending", "confirm")),
+    })
+
+
+@role_required(Role.COORDINATOR, Role.SUPPORT)
+@require_POST
+def bulk_apply(request: HttpRequest, bulk_id: int):
+    """Apply to every item not done yet, or (item=<id>) retry one item alone; `rebase` re-previews one item."""
+    from proctordash.exams import bulk as bulk_services
+
+    _require_coordinator(request)
+    change = _bulk_get(bulk_id)
+    item_id = request.POST.get("item", "")
+    item_ids = {int(item_id)} if item_id.isdigit() else None
+    if request.POST.get("action") == "rebase" and item_ids:
+        item = change.items.filter(pk__in=item_ids).first()
+        if item is None:
+            raise Http404("No such item")
+        bulk_services.bulk_item_rebase(item=item)
+        messages.info(request, "Preview refreshed from the configuration as it is now; apply it when it looks right.")
+    else:
+        bulk_services.bulk_apply(bulk=change, user=request.user, confirmed=request.POST.get("confirm") == "1",
+                                 item_ids=item_ids)
+        counts = bulk_services.bulk_summary(change)
+        messages.info(request, "Applied: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
+    return redirect("exams:bulk_detail", bulk_id=change.pk)

@@ -1,0 +1,133 @@
+"""The configuration and create pages in Debian's Chromium: edit and save, inline errors that keep input, proctor
+slots added and removed, a conflict made by a second browser context and resolved, an exam created.
+
+Screenshots go to $EXAMS_SCREENSHOT_DIR (default: the run directory)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests import harness
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SHOTS = Path(os.environ.get("EXAMS_SCREENSHOT_DIR") or harness.RUN_DIR)
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def save(page):
+    """Press Save and wait for the page the HX-Redirect leads to."""
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save configuration").click()
+    page.locator(".message-success").wait_for()
+
+
+def test_edit_and_save(login_page, live_server, coordinator, clean_sandbox, sp, cfg):
+    page = login_page(coordinator)
+    page.goto(live_server.url + cfg.url)
+    shot(page, "exams-configuration")
+    duration = page.get_by_label("Duration (minutes)")
+    new = int(duration.input_value()) + 10
+    duration.fill(str(new))
+    page.get_by_label("Reason for the change").fill("Browser test")
+    page.get_by_role("button", name="Save configuration").click()
+    page.get_by_text("Saved. SmarterProctoring has the new configuration.").wait_for()
+    assert sp.get_configuration(**cfg.args()).raw["duration"] == new
+    assert page.locator("table.history").get_by_text("Browser test").is_visible()
+
+
+def test_field_error_inline_and_on_save_keeps_input(login_page, live_server, coordinator, clean_sandbox, cfg):
+    page = login_page(coordinator)
+    page.goto(live_server.url + cfg.url)
+    page.get_by_label("Notes for students").fill("Bring two pencils")
+    page.get_by_label("Duration (minutes)").fill("0")
+    page.get_by_label("Attempts allowed").focus()  # leave the field: htmx asks the server about it
+    error = page.locator("#err-duration")
+    error.get_by_text("Duration must be at least 1 minute.").wait_for()
+    expect(page.get_by_label("Duration (minutes)")).to_have_attribute("aria-invalid", "true")
+    page.get_by_role("button", name="Save configuration").click()
+    page.locator(".error-summary").wait_for()
+    shot(page, "exams-configuration-errors")
+    assert page.get_by_label("Notes for students").input_value() == "Bring two pencils"
+    assert page.get_by_label("Duration (minutes)").input_value() == "0"
+    page.get_by_label("Duration (minutes)").fill("75")
+    save(page)
+
+
+def test_add_and_remove_a_proctor_slot(login_page, live_server, coordinator, clean_sandbox, sp, cfg):
+    page = login_page(coordinator)
+    page.goto(live_server.url + cfg.url)
+    page.get_by_role("button", name="Add a slot").click()
+    page.get_by_label("Slot 1 location").fill("Library room 2")
+    page.get_by_label("Slot 1 start").fill("2031-04-01T10:00")
+    page.get_by_label("Slot 1 end").fill("2031-04-01T12:00")
+    page.get_by_label("Slot 1 capacity").fill("8")
+    save(page)
+    slots = sp.get_configuration(**cfg.args()).raw["instructorAsProctor"]
+    assert [(s["location"], s["capacity"]) for s in slots] == [("Library room 2", 8)]
+    page.get_by_role("button", name="Remove slot 1").click()
+    page.get_by_text("No instructor-as-proctor slots.").wait_for()
+    save(page)
+    assert sp.get_configuration(**cfg.args()).raw["instructorAsProctor"] == []
+
+
+def test_conflict_from_a_second_browser_is_shown_and_resolved(login_page, live_server, browser, coordinator,
+                                                              instructor_of, clean_sandbox, sp, cfg):
+    page = login_page(coordinator)
+    page.goto(live_server.url + cfg.url)
+    original = sp.get_configuration(**cfg.args()).raw
+
+    colleague = instructor_of(cfg.course_sid)
+    other = browser.new_context()
+    page2 = other.new_page()
+    page2.goto(f"{live_server.url}/login/")
+    page2.get_by_label("Username").fill(colleague.username)
+    page2.get_by_label("Password").fill(PASSWORD)
+    page2.get_by_role("button", name="Sign in").click()
+    page2.wait_for_load_state()
+    page2.goto(live_server.url + cfg.url)
+    page2.get_by_label("Attempts allowed").fill("6")
+    save(page2)
+    other.close()
+
+    page.get_by_label("Duration (minutes)").fill(str(original["duration"] + 20))
+    page.get_by_role("button", name="Save configuration").click()
+    conflict = page.get_by_test_id("conflict")
+    conflict.wait_for()
+    assert conflict.get_by_text("Attempts allowed").is_visible()
+    shot(page, "exams-configuration-conflict")
+    page.get_by_role("button", name="Reapply my changes onto the new version").click()
+    page.get_by_test_id("reapplied").wait_for()
+    assert page.get_by_label("Attempts allowed").input_value() == "6"
+    assert page.get_by_label("Duration (minutes)").input_value() == str(original["duration"] + 20)
+    save(page)
+    final = sp.get_configuration(**cfg.args()).raw
+    assert final["attempts"] == 6 and final["duration"] == original["duration"] + 20
+
+
+def test_create_an_exam(login_page, live_server, coordinator, clean_sandbox, sp, cfg):
+    page = login_page(coordinator)
+    page.goto(f"{live_server.url}/courses/{cfg.course_sid}/exams/new")
+    page.get_by_label("Title").fill("Final exam (browser)")
+    page.get_by_label("Exam URL").fill("https://lms.example.edu/quiz/9")
+    page.get_by_label("Exam password").fill("pw-browser-1")
+    page.get_by_label("Duration (minutes)").fill("120")
+    page.get_by_label("Attempts allowed").fill("1")
+    page.get_by_label("Exam opens").fill("2031-06-01T09:00")
+    page.get_by_label("Exam closes").fill("2031-06-05T17:00")
+    shot(page, "exams-create")
+    page.get_by_role("button", name="Create exam").click()
+    page.wait_for_url(re.compile(r"/configurations/EC[a-f0-9]{32}/$"))
+    assert page.get_by_text("created in SmarterProctoring").is_visible()
+    assert page.get_by_role("heading", name="Final exam (browser)").is_visible()
+    page.goto(f"{live_server.url}/exams/")
+    assert page.get_by_text("Final exam (browser)").is_visible()

@@ -1,0 +1,337 @@
+"""The configuration page against the sandbox over HTTP: view, save, conflict, failures, guard rails, history, roles."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from proctordash.core.timezones import to_utc_z
+from proctordash.exams.fields import PASSWORD_MASK, put_body
+from proctordash.exams.models import CachedConfiguration, ConfigurationChange
+from tests.exams.conftest import form_data
+
+pytestmark = pytest.mark.django_db
+
+
+def open_form(client, cfg):
+    response = client.get(cfg.url)
+    assert response.status_code == 200
+    return form_data(response.content.decode())
+
+
+def test_page_shows_every_field_with_the_upstream_values(client_for, coordinator, clean_sandbox, sp, cfg):
+    live = sp.get_configuration(**cfg.args()).raw
+    html = client_for(coordinator).get(cfg.url).content.decode()
+    data = form_data(html)
+    for item in ["bathroom_break", "blank_paper", "calculator", "dictionary", "earplugs", "formula_sheet", "notes",
+                 "textbook", "websites"]:
+        assert f"permitted_{item}_information" in data
+    for name in ["permitted_other_items", "exam_open_date", "exam_close_date", "schedule_open_date",
+                 "schedule_close_date", "duration", "attempts", "password", "url", "required_software",
+                 "student_notes", "proctor_notes", "proctor_types", "modality_options", "slots-TOTAL_FORMS",
+                 "attachments-TOTAL_FORMS", "base"]:
+        assert name in data, name
+    assert data["duration"] == str(live["duration"])
+    assert data["password"] == live["password"]  # masked input (type=password) with a reveal button
+    assert 'type="password"' in html and "data-reveal" in html
+    assert "Approved" in html
+    assert CachedConfiguration.objects.filter(sid=cfg.sid).exists()
+
+
+def test_save_sends_the_complete_configuration_and_records_history(client_for, coordinator, clean_sandbox, sp, cfg):
+    before = sp.get_configuration(**cfg.args()).raw
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    data["duration"] = str(int(data["duration"]) + 15)
+    data["permitted_calculator"] = "on"
+    data["permitted_calculator_information"] = "Casio fx-82 only"
+    data["password"] = "n3w-secret-pw"
+    data["reason"] = "Extra time for everyone"
+    response = client.post(cfg.url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    after = sp.get_configuration(**cfg.args()).raw
+    assert after["duration"] == before["duration"] + 15
+    assert after["permittedCalculator"] is True and after["permittedCalculatorInformation"] == "Casio fx-82 only"
+    assert after["password"] == "n3w-secret-pw"
+    # every other field of the PUT schema is unchanged (nothing lost by the full replacement)
+    untouched = {k: v for k, v in put_body(before).items() if k not in (
+        "duration", "permittedCalculator", "permittedCalculatorInformation", "password")}
+    assert {k: v for k, v in put_body(after).items() if k in untouched} == untouched
+    change = ConfigurationChange.objects.get(configuration_sid=cfg.sid, source="dashboard")
+    assert change.user == coordinator and change.reason == "Extra time for everyone"
+    labels = {d["label"]: d for d in change.diff}
+    assert labels["Duration (minutes)"]["new"] == str(before["duration"] + 15)
+    assert labels["Exam password"]["new"] == f"{PASSWORD_MASK} (changed)"
+    assert "n3w-secret-pw" not in str(change.diff) and before["password"] not in str(change.diff)
+    cached = CachedConfiguration.objects.get(sid=cfg.sid)
+    assert cached.raw["duration"] == before["duration"] + 15 and "n3w-secret-pw" not in str(cached.raw)
+    page = client.get(cfg.url).content.decode()
+    assert "Extra time for everyone" in page and "Saved." in page
+
+
+def test_unchanged_form_sends_nothing(client_for, coordinator, clean_sandbox, sandbox, cfg):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    before = sandbox.control("GET", "health").json()["requests"].get("configuration_update", 0)
+    response = client.post(cfg.url, data)
+    assert response.status_code == 302
+    assert sandbox.control("GET", "health").json()["requests"].get("configuration_update", 0) == before
+    assert not ConfigurationChange.objects.filter(source="dashboard").exists()
+
+
+def test_dates_are_entered_in_the_dashboard_zone_and_sent_as_utc_z(client_for, coordinator, clean_sandbox, sp, cfg,
+                                                                   settings):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    data["exam_open_date"] = "2031-01-15T09:00"  # America/Chicago in tests: 15:00 UTC in January
+    data["exam_close_date"] = "2031-02-15T09:00"
+    data["schedule_open_date"] = "2031-01-01T09:00"
+    data["schedule_close_date"] = "2031-02-14T09:00"
+    assert settings.DASHBOARD_TIME_ZONE == "America/Chicago"
+    assert client.post(cfg.url, data).status_code == 302
+    after = sp.get_configuration(**cfg.args()).raw
+    assert after["examOpenDate"] == "2031-01-15T15:00:00.000Z"
+    assert after["scheduleCloseDate"] == "2031-02-14T15:00:00.000Z"
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("exam_close_date", "2020-01-01T00:00", "The exam must close after it opens."),
+    ("duration", "0", "Duration must be at least 1 minute."),
+    ("attempts", "-2", "Attempts must be at least 1."),
+    ("duration", "abc", "Enter a whole number."),
+    ("proctor_types", "TSnothex", "is not a proctor type SID"),
+    ("url", "not a url at all", "Enter a valid URL."),
+    ("modality_options", "[1, 2]", "must be a JSON object"),
+    ("exam_open_date", "31/12/2030", "Enter a date and time"),
+])
+def test_invalid_values_name_the_field_and_keep_every_typed_value(client_for, coordinator, clean_sandbox, cfg,
+                                                                  field, value, message):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    data["student_notes"] = "Typed by me — keep <this>"
+    data[field] = value
+    response = client.post(cfg.url, data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in html
+    assert f'id="err-{field}"' in html
+    again = form_data(html)
+    assert again["student_notes"] == "Typed by me — keep <this>"
+    assert again[field] == value
+    assert not ConfigurationChange.objects.filter(source="dashboard").exists()
+
+
+def test_schedule_window_must_sit_inside_the_exam_window(client_for, coordinator, clean_sandbox, cfg):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    data.update(exam_open_date="2031-01-10T09:00", exam_close_date="2031-01-20T09:00",
+                schedule_open_date="2031-01-01T09:00", schedule_close_date="2031-01-25T09:00")
+    html = client.post(cfg.url, data).content.decode()
+    assert "Scheduling must close no later than the exam closes." in html
+
+
+def test_inline_validation_fragment_names_the_field(client_for, coordinator, clean_sandbox, cfg):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    data["duration"] = "0"
+    data["_field"] = "duration"
+    response = client.post(cfg.url + "validate", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.startswith('<p class="field-error-slot" id="err-duration"')
+    assert "Duration must be at least 1 minute." in html and "data-invalid" in html
+    data["duration"] = "90"
+    ok = client.post(cfg.url + "validate", data, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="err-duration"' in ok and "field-error\"" not in ok and "data-invalid" not in ok
+
+
+def test_slots_add_remove_and_validate(client_for, coordinator, clean_sandbox, sp, cfg):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    data["action"] = "add_slot"
+    html = client.post(cfg.url, data).content.decode()
+    data = form_data(html)
+    assert data["slots-TOTAL_FORMS"] == "1" and "slots-0-location" in data
+    assert "must end after" not in html  # a new empty row is not an error yet
+    data.update({"slots-0-location": "Room 101", "slots-0-start_time": "2031-03-01T10:00",
+                 "slots-0-end_time": "2031-03-01T09:00", "slots-0-capacity": "0"})
+    html = client.post(cfg.url, data).content.decode()
+    assert "The slot must end after it starts." in html and "Capacity must be at least 1." in html
+    assert form_data(html)["slots-0-location"] == "Room 101"
+    data.update({"slots-0-end_time": "2031-03-01T12:00", "slots-0-capacity": "12"})
+    assert client.post(cfg.url, data).status_code == 302
+    slots = sp.get_configuration(**cfg.args()).raw["instructorAsProctor"]
+    assert slots == [{"location": "Room 101", "timeType": "between", "startTime": "2031-03-01T16:00:00.000Z",
+                      "endTime": "2031-03-01T18:00:00.000Z", "capacity": 12}]
+    data = open_form(client, cfg)
+    data["action"] = "remove_slots:0"
+    data = form_data(client.post(cfg.url, data).content.decode())
+    assert data["slots-TOTAL_FORMS"] == "0"
+    assert client.post(cfg.url, data).status_code == 302
+    assert sp.get_configuration(**cfg.args()).raw["instructorAsProctor"] == []
+
+
+def test_attachments_one_to_five(client_for, coordinator, clean_sandbox, sp, cfg):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    for i in range(6):
+        data["action"] = "add_attachment"
+        data = form_data(client.post(cfg.url, data).content.decode()) | {}
+    data.pop("action", None)
+    for i in range(int(data["attachments-TOTAL_FORMS"])):
+        data[f"attachments-{i}-url"] = f"https://files.example.edu/{i}.pdf"
+        data[f"attachments-{i}-title"] = f"Sheet {i}"
+    if int(data["attachments-TOTAL_FORMS"]) > 5:
+        html = client.post(cfg.url, data).content.decode()
+        assert "Please submit at most 5 forms." in html or "at most 5" in html
+        data["attachments-TOTAL_FORMS"] = "5"
+    assert client.post(cfg.url, data).status_code == 302
+    raw = sp.get_configuration(**cfg.args()).raw
+    assert [a["attachmentAwsTitle"] for a in raw["attachments"]] == [f"Sheet {i}" for i in range(5)]
+
+
+def test_conflict_is_detected_compared_and_reapplied(client_for, coordinator, clean_sandbox, sp, cfg):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    original = sp.get_configuration(**cfg.args()).raw
+    # a colleague changes attempts and the notes in SmarterProctoring's own screens meanwhile
+    theirs = put_body(original) | {"attempts": 7, "proctorNotes": "Colleague's note"}
+    sp.update_configuration(**cfg.args(), body=theirs)
+    data["duration"] = str(original["duration"] + 30)
+    data["proctor_notes"] = "My note"
+    response = client.post(cfg.url, data)
+    html = response.content.decode()
+    assert response.status_code == 200 and 'data-testid="conflict"' in html
+    assert "Colleague&#x27;s note" in html and "My note" in html and "both changed" in html
+    after = sp.get_configuration(**cfg.args()).raw
+    assert after["duration"] == original["duration"]  # nothing was sent
+    assert ConfigurationChange.objects.filter(source="outside", configuration_sid=cfg.sid).exists()
+    # one click: reapply onto the new version, then save
+    reapplied = client.post(cfg.url, {**data, "action": "reapply"}).content.decode()
+    assert 'data-testid="reapplied"' in reapplied
+    data2 = form_data(reapplied)
+    assert data2["attempts"] == "7" and data2["duration"] == str(original["duration"] + 30)
+    assert data2["proctor_notes"] == "My note"
+    assert client.post(cfg.url, data2).status_code == 302
+    final = sp.get_configuration(**cfg.args()).raw
+    assert final["attempts"] == 7 and final["duration"] == original["duration"] + 30
+    assert final["proctorNotes"] == "My note"
+
+
+@pytest.mark.parametrize("faults,said", [
+    ({"configuration_update": {"error_rate": 1.0, "error_statuses": [503]}}, "server error (HTTP 503)"),
+    ({"configuration_update": {"rate_limit": 1.0, "retry_after": 30}}, "rate limited"),
+    ({"configuration_update": {"malformed": 1.0}}, "could not read"),
+])
+def test_failure_during_save_keeps_the_form_and_offers_retry(client_for, coordinator, clean_sandbox, sp, cfg,
+                                                              faults, said):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    original = sp.get_configuration(**cfg.args()).raw
+    data["duration"] = str(original["duration"] + 5)
+    data["student_notes"] = "Keep me"
+    clean_sandbox.set_faults(**faults)
+    response = client.post(cfg.url, data)
+    html = response.content.decode()
+    assert response.status_code == 200 and said in html and "Retry save" in html
+    assert form_data(html)["student_notes"] == "Keep me"
+    clean_sandbox.set_faults()
+    if "malformed" not in faults["configuration_update"]:
+        assert sp.get_configuration(**cfg.args()).raw["duration"] == original["duration"]
+    # retry: the same form again; applied exactly once
+    assert client.post(cfg.url, form_data(html)).status_code == 302
+    assert sp.get_configuration(**cfg.args()).raw["duration"] == original["duration"] + 5
+    assert ConfigurationChange.objects.filter(source="dashboard", configuration_sid=cfg.sid).count() == 1
+
+
+def test_upstream_validation_errors_are_mapped_to_their_fields(clean_sandbox, sp, cfg):
+    """The sandbox's real 400 answers (hapi/Joi style, dotted keys) land on the form field they concern."""
+    from django.http import QueryDict
+
+    from proctordash.exams.forms import ConfigurationBundle
+    from proctordash.integrations.exceptions import UpstreamValidationError
+
+    raw = sp.get_configuration(**cfg.args()).raw
+    bad = put_body(raw) | {"instructorAsProctor": [{"location": "Lab", "timeType": "between",
+                                                    "startTime": "2031-03-01T10:00:00.000Z",
+                                                    "endTime": "2031-03-01T12:00:00.000Z", "capacity": "many"}]}
+    with pytest.raises(UpstreamValidationError) as caught:
+        sp.update_configuration(**cfg.args(), body=bad)
+    assert "instructorAsProctor.0.capacity" in caught.value.field_errors
+    data = QueryDict(mutable=True)
+    data.update({"slots-TOTAL_FORMS": "1", "slots-INITIAL_FORMS": "0", "slots-0-location": "Lab",
+                 "slots-0-time_type": "between", "slots-0-start_time": "2031-03-01T10:00",
+                 "slots-0-end_time": "2031-03-01T12:00", "slots-0-capacity": "2",
+                 "attachments-TOTAL_FORMS": "0", "attachments-INITIAL_FORMS": "0"})
+    bundle = ConfigurationBundle(data)
+    assert bundle.is_valid()
+    bundle.add_upstream_errors(caught.value.field_errors | {"duration": '"duration" must be a number',
+                                                            "mystery.key": "odd"})
+    errors = bundle.errors_by_name()
+    assert any("capacity" in m for m in errors["slots-0-capacity"])
+    assert errors["duration"] == ['SmarterProctoring: "duration" must be a number']
+    assert any("mystery.key" in m for _, m in bundle.all_error_messages())
+
+
+def test_cache_fallback_with_age_when_upstream_down(client_for, coordinator, clean_sandbox, cfg):
+    client = client_for(coordinator)
+    client.get(cfg.url)
+    clean_sandbox.set_faults(configuration={"error_rate": 1.0, "error_statuses": [502]})
+    html = client.get(cfg.url).content.decode()
+    assert 'data-testid="stale-banner"' in html and "Showing the copy fetched" in html
+    assert "Save configuration" not in html  # no editing from a stale copy
+    assert 'name="password"' in html and PASSWORD_MASK not in html.split('name="password"')[1][:200]
+
+
+def test_upstream_down_and_no_cache_says_so(client_for, coordinator, clean_sandbox, other_cfg):
+    clean_sandbox.set_faults(configuration={"error_rate": 1.0, "error_statuses": [500]})
+    response = client_for(coordinator).get(other_cfg.url)
+    assert response.status_code == 200 and "cannot be shown" in response.content.decode()
+
+
+def test_locked_configuration_is_read_only_with_reason(client_for, coordinator, clean_sandbox, locked_cfg):
+    client = client_for(coordinator)
+    html = client.get(locked_cfg.url).content.decode()
+    assert 'data-testid="locked"' in html and "Save configuration" not in html and "disabled" in html
+
+
+def test_save_within_24h_of_opening_needs_confirmation(client_for, coordinator, clean_sandbox, sp, cfg):
+    raw = sp.get_configuration(**cfg.args()).raw
+    soon = timezone.now() + timedelta(hours=5)
+    sp.update_configuration(**cfg.args(), body=put_body(raw) | {
+        "examOpenDate": to_utc_z(soon), "examCloseDate": to_utc_z(soon + timedelta(days=3)),
+        "scheduleOpenDate": to_utc_z(soon - timedelta(days=3)), "scheduleCloseDate": to_utc_z(soon + timedelta(days=2))})
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    data["attempts"] = "3"
+    html = client.post(cfg.url, data).content.decode()
+    assert 'data-testid="confirm"' in html and "Save anyway" in html
+    assert sp.get_configuration(**cfg.args()).raw["attempts"] != 3
+    data = form_data(html) | {"confirm_near_open": "yes"}
+    assert client.post(cfg.url, data).status_code == 302
+    assert sp.get_configuration(**cfg.args()).raw["attempts"] == 3
+
+
+def test_outside_change_is_recorded_as_drift(client_for, coordinator, clean_sandbox, sp, cfg):
+    client = client_for(coordinator)
+    client.get(cfg.url)
+    raw = sp.get_configuration(**cfg.args()).raw
+    sp.update_configuration(**cfg.args(), body=put_body(raw) | {"attempts": 9, "password": "outside-secret"})
+    html = client.get(cfg.url).content.decode()
+    assert "changed outside ProctorDash" in html
+    change = ConfigurationChange.objects.get(source="outside", configuration_sid=cfg.sid)
+    assert {d["label"] for d in change.diff} == {"Attempts allowed", "Exam password"}
+    assert "outside-secret" not in str(change.diff)
+
+
+def test_tampered_version_token_sends_nothing(client_for, coordinator, clean_sandbox, sandbox, cfg):
+    client = client_for(coordinator)
+    data = open_form(client, cfg)
+    data["base"] = data["base"][:-3] + "abc"
+    data["duration"] = "33"
+    before = sandbox.control("GET", "health").json()["requests"].get("configuration_update", 0)
+    html = client.post(cfg.url, data).content.decode()
+    assert "could not be verified" in html and form_data(html)["duration"] == "33"
+    assert sandbox.control("GET", "health").json()["requests"].get("configuration_update", 0) == before
