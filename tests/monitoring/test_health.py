@@ -1,0 +1,165 @@
+"""The health page (figures from recorded calls, completeness, workers, refresh with progress) and /healthz."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from proctordash.core import embedded_redis
+from proctordash.integrations import recording
+from proctordash.monitoring import health
+from proctordash.monitoring.models import SyncRun
+from tests.monitoring.factories import SyncRunFactory, UpstreamStateFactory
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def record(upstream, *, ms, status=200, error=None, retries=0, ago=60):
+    recording.record_call(recording.CallRecord(upstream=upstream, endpoint="GET /api/v3/exams/{id}/student_sessions",
+                                               status=status, error=error, duration_ms=ms, retries=retries,
+                                               at=timezone.now() - timedelta(seconds=ago)))
+
+
+@pytest.fixture
+def calls():
+    recording.clear("proctorexam")
+    recording.clear("smarterproctoring")
+    record("proctorexam", ms=10)
+    record("proctorexam", ms=30)
+    record("proctorexam", ms=20, retries=2)
+    record("proctorexam", ms=500, status=429, error="UpstreamRateLimited")
+    record("proctorexam", ms=40, status=503, error="UpstreamUnavailable", retries=3)
+    record("proctorexam", ms=9999, ago=2 * 3600)  # older than an hour: not counted
+    yield
+    recording.clear("proctorexam")
+
+
+def test_call_figures_come_from_the_recorded_calls(calls):
+    figures = health.call_figures("proctorexam", since=timezone.now() - timedelta(hours=1))
+    assert (figures.calls, figures.errors, figures.retries, figures.rate_limited) == (5, 2, 5, 1)
+    assert figures.median_ms == 30.0
+    assert health.call_figures("smarterproctoring", since=timezone.now() - timedelta(hours=1)).calls == 0
+
+
+def test_health_page_shows_each_upstream(client_for, support, calls):
+    now = timezone.now()
+    UpstreamStateFactory(upstream="proctorexam", last_success_at=now - timedelta(minutes=2),
+                         last_error_at=now - timedelta(minutes=1), last_error="UpstreamUnavailable: 503 from ProctorExam",
+                         consecutive_failures=3, rate_limited_until=now + timedelta(minutes=5))
+    UpstreamStateFactory(upstream="smarterproctoring", last_success_at=now - timedelta(minutes=3))
+    SyncRunFactory(kind=SyncRun.Kind.PROCTOREXAM, records_seen=690, records_expected=700)
+    SyncRunFactory(kind=SyncRun.Kind.APPOINTMENTS_FULL, upstream="smarterproctoring", records_seen=600,
+                   records_expected=600, error_summary="")
+    SyncRunFactory(kind=SyncRun.Kind.APPOINTMENTS_INCREMENTAL, upstream="smarterproctoring",
+                   outcome=SyncRun.Outcome.FAILED, error_summary="<b>UpstreamAuthError</b>: 403")
+    response = client_for(support).get(reverse("monitoring:health"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "5 calls, 2 errors, 5 retries, 1 rate-limited" in html
+    assert "30.0 ms" in html
+    assert "690 of 700 records (98.6 %)" in html
+    assert "600 of 600 records (100.0 %)" in html
+    assert "UpstreamUnavailable: 503 from ProctorExam" in html
+    assert "3 refreshes in a row failed" in html and "the last refresh failed" in html
+    assert "the upstream is rate-limiting us" in html and "until" in html
+    assert "&lt;b&gt;UpstreamAuthError" in html  # error text from a run is shown as text
+    assert "Queue length" in html and "reachable" in html
+
+
+@pytest.mark.slow
+def test_health_page_says_when_a_worker_answers(client_for, coordinator):
+    from tests.sync.conftest import Worker
+
+    client = health.redis_probe_client()
+    client.delete(health.PING_CACHE_KEY, health.WORKERS_KEY, health.BEAT_TICK_KEY)
+    html = client_for(coordinator).get(reverse("monitoring:health")).content.decode()
+    assert "none seen" in html and "not seen" in html  # no worker, no beat tick yet
+    worker = Worker(concurrency=1).start()
+    try:
+        client.delete(health.PING_CACHE_KEY)
+        health.beat_tick_record()
+        html = client_for(coordinator).get(reverse("monitoring:health")).content.decode()
+    finally:
+        worker.stop()
+    assert '<span class="badge ok">alive</span> <code>synctest-' in html
+    assert "not seen" not in html  # beat's tick was recorded
+    client.delete(health.PING_CACHE_KEY, health.WORKERS_KEY, health.BEAT_TICK_KEY)
+
+
+def test_support_triggers_a_refresh_and_watches_its_progress(client_for, support):
+    client = client_for(support)
+    response = client.post(reverse("monitoring:health_refresh"), {"kind": "proctorexam"}, **HTMX)
+    assert response.status_code == 200
+    run = SyncRun.objects.get(kind=SyncRun.Kind.PROCTOREXAM)
+    assert run.outcome == SyncRun.Outcome.QUEUED
+    html = response.content.decode()
+    progress_url = reverse("monitoring:health_run", args=[run.pk])
+    assert f'hx-get="{progress_url}" hx-trigger="every 1s"' in html and "waiting for a worker" in html
+    SyncRun.objects.filter(pk=run.pk).update(outcome=SyncRun.Outcome.RUNNING, pages=2, pages_total=8)
+    html = client.get(progress_url, **HTMX).content.decode()
+    assert 'value="25"' in html and "Pages 2 of 8" in html and 'hx-trigger="every 1s"' in html
+    SyncRun.objects.filter(pk=run.pk).update(outcome=SyncRun.Outcome.SUCCESS, pages=8, finished_at=timezone.now())
+    html = client.get(progress_url, **HTMX).content.decode()
+    assert 'value="100"' in html and "hx-trigger" not in html  # finished: the bar stops polling
+    # a second request while one is queued joins it instead of queueing another
+    SyncRun.objects.filter(pk=run.pk).update(outcome=SyncRun.Outcome.QUEUED)
+    client.post(reverse("monitoring:health_refresh"), {"kind": "proctorexam"}, **HTMX)
+    assert SyncRun.objects.filter(kind=SyncRun.Kind.PROCTOREXAM).count() == 1
+
+
+def test_refresh_with_an_unknown_kind_says_so(client_for, coordinator):
+    response = client_for(coordinator).post(reverse("monitoring:health_refresh"), {"kind": "everything"}, **HTMX)
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not SyncRun.objects.exists()
+
+
+def test_plain_html_refresh_redirects_to_the_page_with_the_run(client_for, coordinator):
+    response = client_for(coordinator).post(reverse("monitoring:health_refresh"), {"kind": "appointments_incremental"})
+    run = SyncRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"{reverse('monitoring:health')}?run={run.pk}"
+    html = client_for(coordinator).get(response["Location"]).content.decode()
+    assert "Appointments (incremental)" in html and "waiting for a worker" in html
+
+
+# --- /healthz ------------------------------------------------------------------------------------------------------
+def test_healthz_up(client):
+    UpstreamStateFactory(upstream="proctorexam", last_success_at=timezone.now() - timedelta(seconds=90))
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"] == {"database": {"ok": True}, "redis": {"ok": True}}
+    assert 89 <= body["data"]["proctorexam"]["age_seconds"] <= 120
+    assert body["data"]["smarterproctoring"] == {"state": "never", "age_seconds": None}
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+def test_healthz_down_when_redis_stops(client, tmp_path, settings):
+    server, socket_path = embedded_redis.start(tmp_path / "redis")
+    caches = {"default": {**settings.CACHES["default"], "LOCATION": f"unix://{socket_path}"}}
+    with override_settings(CACHES=caches):
+        assert client.get("/healthz").status_code == 200  # the separate instance answers
+        embedded_redis.stop(server, tmp_path / "redis")
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["redis"] == {"ok": False, "error": "Redis unreachable: connection refused"}
+    assert body["checks"]["database"] == {"ok": True}
+    assert body["reasons"] == ["Redis unreachable: connection refused"]
+    assert str(socket_path) not in response.content.decode()
+
+
+def test_healthz_carries_no_secrets_or_personal_data(client, settings):
+    UpstreamStateFactory(upstream="proctorexam", last_error="token=abc learner@example.edu", consecutive_failures=1,
+                         last_error_at=timezone.now())
+    text = client.get("/healthz").content.decode()
+    for secret in (settings.SECRET_KEY, settings.PROCTOREXAM_TOKEN, settings.PROCTOREXAM_SECRET_KEY,
+                   settings.SMARTERPROCTORING_TOKEN, "learner@example.edu", "token=abc"):
+        assert secret not in text

@@ -1,0 +1,78 @@
+"""A real browser keeps /monitor/ open while the sandbox's clock moves on: new incidents reach the page by
+themselves (the ProctorExam refresh pulls them into the cache; the page's poll swaps only the changed rows)."""
+
+from __future__ import annotations
+
+import pytest
+
+from proctordash.core import sync
+from proctordash.monitoring.models import Incident, StudentSession
+from proctordash.monitoring.services import proctorexam_refresh
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _clean_sync_keys():
+    client = sync.redis_client()
+    for key in client.scan_iter(f"{sync.KEY_PREFIX}*"):
+        client.delete(key)
+
+
+def test_monitor_updates_itself_when_new_incidents_arrive(sandbox, login_page, live_server, support, settings):
+    settings.MONITOR_POLL_SECONDS = 2
+    sandbox.reset()
+    _clean_sync_keys()
+    first = proctorexam_refresh()
+    assert first.outcome == "success", first.error_summary
+    live_ids = set(StudentSession.objects.filter(exam__status="open", removed_at__isnull=True).values_list("id", flat=True))
+    assert live_ids, "the sandbox should have open exams with sessions"
+
+    page = login_page(support)
+    page.goto(f"{live_server.url}/monitor/")
+    page.wait_for_selector("#pe-table tbody.session")
+    assert page.locator(".badge.new").count() == 0
+    page.evaluate("window.__sameDocument = true; window.scrollTo(0, 300)")
+    scroll_before = page.evaluate("window.scrollY")
+
+    # Let upstream time pass until new incidents exist for sessions still shown, and pull them into the cache.
+    before = set(Incident.objects.values_list("id", flat=True))
+    new_on_page = set()
+    for _ in range(6):
+        sandbox.advance_clock(15 * 60)
+        _clean_sync_keys()
+        run = proctorexam_refresh()
+        assert run.outcome == "success", run.error_summary
+        new_on_page = set(Incident.objects.exclude(id__in=before).filter(
+            student_session__exam__status="open", student_session__removed_at__isnull=True
+        ).values_list("student_session_id", flat=True))
+        if new_on_page:
+            break
+    assert new_on_page, "advancing the sandbox clock should produce incidents"
+
+    # No reload: the poll brings the highlight in.
+    page.wait_for_selector(".badge.new", timeout=20_000)
+    assert page.evaluate("window.__sameDocument") is True
+    highlighted = {int(i.removeprefix("pe-")) for i in page.locator("tbody.has-new").evaluate_all("els => els.map(e => e.id)")}
+    assert highlighted & new_on_page
+    summary = page.locator("#monitor-summary").inner_text()
+    assert "new incident" in summary and not summary.startswith("0")
+    assert abs(page.evaluate("window.scrollY") - scroll_before) < 5  # scroll position kept
+
+    # Open a timeline in place; the next polls keep it open.
+    row = page.locator("tbody.has-new").first
+    row_id = row.get_attribute("id")
+    row.get_by_role("link", name="incident").first.click()
+    page.wait_for_selector(f"#{row_id} ol.timeline")
+    page.wait_for_timeout(5000)  # two more polls
+    assert page.locator(f"#{row_id} ol.timeline").count() == 1
+
+    # Pause: no poll requests while paused.
+    page.get_by_role("button", name="Pause updates").click()
+    assert page.get_by_role("button", name="Resume updates").get_attribute("aria-pressed") == "true"
+    polls = []
+    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/monitor/poll/") else None)
+    page.wait_for_timeout(5000)
+    assert polls == []
+    page.get_by_role("button", name="Resume updates").click()
+    page.wait_for_timeout(2500)
+    assert polls
