@@ -159,8 +159,18 @@ def test_redis_stops_pages_serve_cache_and_refreshes_resume(stack, client, pages
     listed = row_sids(client.get("/appointments/").text)
     assert listed
     mark = LogMark(stack)
+    worker_log = LogMark(stack, "worker")
 
+    # Redis goes away while a refresh is in flight, so the worker holds an unacknowledged message (acks_late) when
+    # its broker connection breaks: the hard case for the reconnect (Celery 5.7.0's worker died of it).
+    stack.sandbox_control("POST", "faults", json={"*": {"latency": LATENCY}})
+    requests_before = _sandbox_requests(stack)
+    token = client.csrf_token("/health/")
+    client.post("/health/refresh/", data={"kind": "proctorexam", "csrfmiddlewaretoken": token})
+    wait_until(lambda: _sandbox_requests(stack) > requests_before, timeout=LATENCY * 3,
+               what="a refresh calling the slow sandbox")
     stack.redis.stop()
+    stack.sandbox_control("POST", "faults", json={})
     try:
         # each gunicorn worker trusts its last Redis probe for PAUSE_PROBE_EVERY seconds; which worker answers a
         # request is up to the kernel, so wait that long rather than for a few answers that may all come from one
@@ -188,6 +198,7 @@ def test_redis_stops_pages_serve_cache_and_refreshes_resume(stack, client, pages
                and stack.successful_runs("appointments_incremental", since=back),
                timeout=60, interval=0.5, what="beat-triggered refreshes after Redis returned")
     assert stack.processes["worker"].alive and stack.processes["beat"].alive
+    assert "Unrecoverable error" not in worker_log.text()
     assert requests.get(stack.base_url + "/healthz", timeout=10).status_code == 200
     time.sleep(PAUSE_PROBE_EVERY + 0.5)
     for path in pages:
