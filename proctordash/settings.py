@@ -188,6 +188,11 @@ SYNC_LOCK_TTL = envint("SYNC_LOCK_TTL", 60, minimum=2)
 SYNC_INCREMENTAL_PAST = envint("SYNC_INCREMENTAL_PAST", 2 * 86400, minimum=0)
 SYNC_INCREMENTAL_FUTURE = envint("SYNC_INCREMENTAL_FUTURE", 14 * 86400, minimum=0)
 SYNC_PAGE_SIZE = envint("SYNC_PAGE_SIZE", 500, minimum=1)
+# a rate-limit pause shorter than this is waited out inside a run; a longer one ends it and the task retries later
+SYNC_MAX_INLINE_PAUSE = envint("SYNC_MAX_INLINE_PAUSE", 30, minimum=0)
+# a task whose upstream is down retries after SYNC_RETRY_BASE s, doubling each time, at most SYNC_RETRY_MAX s
+SYNC_RETRY_BASE = envint("SYNC_RETRY_BASE", 30, minimum=1)
+SYNC_RETRY_MAX = envint("SYNC_RETRY_MAX", 900, minimum=1)
 CELERY_BEAT_SCHEDULE.update({
     "appointments-full": {"task": "proctordash.appointments.tasks.refresh_appointments_task",
                           "schedule": float(SYNC_APPOINTMENTS_FULL_INTERVAL), "kwargs": {"incremental": False}},
