@@ -8,7 +8,12 @@
 3. peak memory (VmHWM) of a real Celery worker (`--pool solo`, so the task runs in the measured process) during a
    full sync of N and of N/10 appointments (target: within 50 MB of each other).
 
+It also accounts for the CPU each run costs: this process, the sandbox and (with --postgres) PostgreSQL's server
+processes, so a ratio can be read against what two shared cores can do at best. `--latency S` makes the sandbox
+wait S seconds before each appointments page, as a remote upstream would.
+
 Usage: .venv/bin/python benchmarks/bench_sync.py [--appointments 100000] [--small 10000] [--skip-memory]
+       [--postgres URL] [--latency SECONDS] [--profile]
 Everything lives in a temporary directory (SQLite, embedded Redis); nothing touches var/ or a shared database.
 """
 
@@ -88,7 +93,9 @@ def worker_peak(n: int, base_env: dict, var: Path) -> dict:
                     raise SystemExit(f"worker did not start; see {log}")
             idle = vm_hwm_mb(worker.pid)
             started = time.perf_counter()
-            run_id = refresh_appointments_task.apply_async(kwargs={}).get(timeout=1800)
+            result = refresh_appointments_task.apply_async(kwargs={})
+            run_id = result.get(timeout=1800)
+            del result  # unsubscribes from its result channel now, while Redis is up (at exit: 20 s of retries)
             elapsed = time.perf_counter() - started
             peak = vm_hwm_mb(worker.pid)
         finally:
@@ -106,6 +113,49 @@ def worker_peak(n: int, base_env: dict, var: Path) -> dict:
         sandbox.wait(30)
 
 
+class CpuAccount:
+    """CPU seconds spent between start() and stop() by this process, the sandbox and (local) PostgreSQL's server
+    processes: where a run's work went, and the wall time it needs at least on this machine's cores."""
+
+    def __init__(self, sandbox_pid: int, *, postgres: bool):
+        import psutil
+
+        self.psutil = psutil
+        self.sandbox = psutil.Process(sandbox_pid)
+        self.postgres = postgres
+        self.before: dict[str, float] = {}
+
+    def _postgres_seconds(self) -> float:
+        total = 0.0
+        for proc in self.psutil.process_iter(["name"]):
+            if proc.info["name"] and proc.info["name"].startswith("postgres"):
+                try:
+                    t = proc.cpu_times()
+                    total += t.user + t.system
+                except self.psutil.Error:
+                    continue
+        return total
+
+    def _now(self) -> dict[str, float]:
+        sandbox = 0.0
+        for proc in [self.sandbox, *self.sandbox.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+                sandbox += t.user + t.system
+            except self.psutil.Error:
+                continue
+        now = {"this process": time.process_time(), "sandbox": sandbox}
+        if self.postgres:
+            now["PostgreSQL server"] = self._postgres_seconds()
+        return now
+
+    def start(self) -> None:
+        self.before = self._now()
+
+    def stop(self) -> dict[str, float]:
+        return {name: value - self.before[name] for name, value in self._now().items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--appointments", type=int, default=100_000)
@@ -117,6 +167,9 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL",
                         help="also the main comparison on PostgreSQL: a throw-away database is created beside the one "
                              "in URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                        help="the sandbox waits this long before answering each appointments page (its fault "
+                             "injection), as a remote upstream would; fetch and sync see the same latency")
     args = parser.parse_args()
 
     var = Path(tempfile.mkdtemp(prefix="bench-sync-"))
@@ -149,6 +202,12 @@ def main() -> None:
         sandbox, url = start_sandbox(args.appointments, {**os.environ}, var / "sandbox.log")
         os.environ["SMARTERPROCTORING_BASE_URL"] = os.environ["PROCTOREXAM_BASE_URL"] = url
         env["SMARTERPROCTORING_BASE_URL"] = env["PROCTOREXAM_BASE_URL"] = url
+        if args.latency:
+            import requests
+
+            requests.post(f"{url}/_sandbox/faults", json={"appointments": {"latency": args.latency}},
+                          timeout=10).raise_for_status()
+        cpu = CpuAccount(sandbox.pid, postgres=bool(args.postgres))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proctordash.settings")
         import django
 
@@ -165,12 +224,14 @@ def main() -> None:
         rows = []
         # 1. fetch only (the client parses every record, as the sync does)
         with SmarterProctoringClient.from_settings() as client:
-            started, cpu = time.perf_counter(), time.process_time()
+            cpu.start()
+            started = time.perf_counter()
             fetched = pages = 0
             for page in client.iter_appointment_pages(page_size=size):
                 fetched += page.count
                 pages += 1
-            fetch_s, fetch_cpu = time.perf_counter() - started, time.process_time() - cpu
+            fetch_s, fetch_cpus = time.perf_counter() - started, cpu.stop()
+            fetch_cpu = fetch_cpus["this process"]
         if args.profile:
             import cProfile
             import pstats
@@ -188,14 +249,16 @@ def main() -> None:
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
             return
         # 2. full sync into the empty cache
-        started, cpu = time.perf_counter(), time.process_time()
+        cpu.start()
+        started = time.perf_counter()
         full = appointments_refresh()
-        sync_s, sync_cpu = time.perf_counter() - started, time.process_time() - cpu
+        sync_s, sync_cpus = time.perf_counter() - started, cpu.stop()
+        sync_cpu = sync_cpus["this process"]
         assert full.outcome == "success" and Appointment.objects.count() == fetched, (full.error_summary, fetched)
         # 3. again with no upstream change (the sandbox's clock moves a few appointments along in real time)
-        started, cpu = time.perf_counter(), time.process_time()
+        started, again_cpu = time.perf_counter(), time.process_time()
         again = appointments_refresh()
-        again_s, again_cpu = time.perf_counter() - started, time.process_time() - cpu
+        again_s, again_cpu = time.perf_counter() - started, time.process_time() - again_cpu
         incremental = appointments_refresh(incremental=True)
         rows.append(("fetch only (client, all pages)", f"{fetch_s:.1f} s", f"{pages} requests, {fetched} records; CPU of this process {fetch_cpu:.1f} s"))
         rows.append(("full sync, empty cache", f"{sync_s:.1f} s",
@@ -204,6 +267,13 @@ def main() -> None:
         rows.append(("full sync, no change", f"{again_s:.1f} s",
                      f"{again.requests_made} requests, rows written {again.records_created + again.records_updated + again.records_removed}; "
                      f"{again_s / fetch_s:.2f}× fetch; CPU of this process {again_cpu:.1f} s"))
+        cores = os.cpu_count() or 1
+        for what, seconds, cpus in (("fetch only", fetch_s, fetch_cpus), ("full sync, empty cache", sync_s, sync_cpus)):
+            total = sum(cpus.values())
+            parts = ", ".join(f"{name} {value:.1f} s" for name, value in cpus.items())
+            rows.append((f"CPU during {what}", "",
+                         f"{parts}; total {total:.1f} s on {cores} cores = at least {total / cores:.1f} s of wall "
+                         f"time ({total / cores / fetch_s:.2f}× fetch) however well the work overlaps"))
         rows.append(("incremental sync, no change", "",
                      f"{incremental.requests_made} requests ({incremental.records_seen} records in the window), "
                      f"rows written {incremental.records_created + incremental.records_updated + incremental.records_removed}"))
@@ -217,7 +287,8 @@ def main() -> None:
                 rows.append((f"worker peak RSS, full sync of {m['n']:,}", f"{m['seconds']:.1f} s",
                              f"{m['peak_mb']:.0f} MB (idle {m['idle_mb']:.0f} MB), {m['outcome']}, {m['seen']} seen"))
             rows.append(("peak difference", "", f"**{big['peak_mb'] - small['peak_mb']:.0f} MB** (target ≤ 50)"))
-        print(f"\npage size {size}, {settings.DATABASES['default']['ENGINE']}\n")
+        print(f"\npage size {size}, {settings.DATABASES['default']['ENGINE']}, "
+              f"sandbox latency per appointments page {args.latency:g} s\n")
         print("| measurement | time | figures |\n| --- | --- | --- |")
         for row in rows:
             print("| " + " | ".join(row) + " |")

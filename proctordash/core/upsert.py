@@ -206,7 +206,14 @@ def bulk_upsert(model: type[models.Model], rows: Iterable[dict], *, key: str, co
                 values.append(adapt(value) if adapt is not None and value is not None else value)
             params.append(values)
         if connection.vendor == "postgresql" and len(params) >= COPY_MIN_ROWS:
-            _copy_upsert(model, columns, updates, key, params)
+            # New rows (most of a first sync) go straight into the table with COPY: no temporary table, no
+            # conflict check, and the JSON is parsed and compressed once. Should another pass have inserted one of
+            # them meanwhile, the COPY is undone and they take the upsert below with the changed rows.
+            new = [values for values, row in zip(params, write) if row[key] not in existing]
+            if len(new) >= COPY_MIN_ROWS and _copy_insert(model, columns, new):
+                params = [values for values, row in zip(params, write) if row[key] in existing]
+            if params:
+                _copy_upsert(model, columns, updates, key, params)
         else:
             with connection.cursor() as cursor:
                 for start in range(0, len(params), 500):
@@ -215,6 +222,24 @@ def bulk_upsert(model: type[models.Model], rows: Iterable[dict], *, key: str, co
 
 
 COPY_MIN_ROWS = 50  # below this, executemany's round trips cost less than the temporary table
+
+
+def _copy_insert(model: type[models.Model], columns: list, params: list[list]) -> bool:
+    """PostgreSQL: COPY rows that are not in the table yet straight into it, in a savepoint. False, with nothing
+    written, when one of them is there after all (a unique violation): the caller upserts them instead."""
+    import psycopg
+    from django.db import IntegrityError, transaction
+
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(c[0] for c in columns)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for values in params:
+                    copy.write_row(values)
+    except (psycopg.errors.UniqueViolation, IntegrityError):
+        return False
+    return True
 
 
 def _copy_upsert(model: type[models.Model], columns: list, updates: list, key: str, params: list[list]) -> None:

@@ -116,3 +116,24 @@ def test_a_record_with_a_malformed_nested_object_is_refused_before_anything_is_w
         appointments_write([good, bad])
     assert not Appointment.objects.exists() and not Course.objects.exists()  # nothing of the page was written
     assert appointments_write([good]).created == 1
+
+
+def test_new_rows_copied_straight_in_and_a_concurrent_insert_falls_back_to_the_upsert(db, records):
+    """New rows are COPYed into the table (PostgreSQL); when another pass inserted one of them after this page read
+    the stored rows, nothing of the COPY stays and the whole batch is upserted instead: no error, no duplicate."""
+    from django.utils import timezone
+
+    from proctordash.core.upsert import bulk_upsert
+
+    now = timezone.now()
+    rows = [appointment_row(raw, now=now) for raw in records[:120]]
+    bulk_upsert(Appointment, rows[:60], key="sid", compare=["content_hash", "removed_at"])
+    assert Appointment.objects.count() == 60
+    # this page "read" the stored rows before those 60 were written: it believes all 120 are new
+    created, updated, written = bulk_upsert(Appointment, rows, key="sid", compare=["content_hash", "removed_at"],
+                                            existing={})
+    assert (created, updated) == (120, 0)  # as it saw them
+    assert Appointment.objects.count() == 120
+    assert set(Appointment.objects.values_list("sid", flat=True)) == {row["sid"] for row in rows}
+    stored = Appointment.objects.get(sid=rows[100]["sid"])
+    assert stored.raw == records[100] and stored.content_hash == rows[100]["content_hash"]
