@@ -113,9 +113,7 @@ def _monitor_context(request: HttpRequest, data, *, since: datetime | None, open
     }
     summary_version = selectors._version(tuple(sorted(summary.items())), since.isoformat() if since else "")
     fresh = [freshness_get("proctorexam", now=now), freshness_get("smarterproctoring", now=now)]
-    # The banner says "3 min ago": its version changes each minute so that text stays true.
-    freshness_version = selectors._version(tuple((f.state, f.as_of, f.error, f.rate_limited_until) for f in fresh),
-                                           now.strftime("%Y%m%d%H%M"))
+    freshness_version = freshness_banner_version(fresh, now=now)
     return {
         "form": form,
         "filters": filters,
@@ -135,6 +133,15 @@ def _monitor_context(request: HttpRequest, data, *, since: datetime | None, open
             "no_recording": settings.MONITOR_NO_RECORDING_AFTER // 60,
         },
     }
+
+
+def freshness_banner_version(fresh: list, *, now) -> str:
+    """The version of the monitor's freshness banner: a poll re-renders it when this changes. Everything the banner
+    shows is in it; "3 min ago" makes it change each minute, and a pause (Redis gone) at once, so the next poll
+    tells the support desk that the data on screen stopped refreshing."""
+    return selectors._version(
+        tuple((f.state, f.as_of, f.error, f.error_at, f.rate_limited_until, f.paused) for f in fresh),
+        now.strftime("%Y%m%d%H%M"))
 
 
 @require_GET

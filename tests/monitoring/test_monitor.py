@@ -404,3 +404,17 @@ def test_session_rows_read_without_the_orm_have_the_orms_values(exam):
         assert (row.start_time, row.end_time, row.entered_room) == (orm.start_time, orm.end_time, orm.entered_room)
         assert row.entered_room is orm.entered_room
     assert rows[a.pk].start_time.utcoffset() == timedelta(0)
+
+
+def test_the_freshness_banner_version_changes_when_refreshes_pause():
+    """The poll re-renders the banner only when its version changes: a pause must change it within the minute."""
+    import dataclasses
+
+    from proctordash.core.freshness import Freshness
+    from proctordash.monitoring.views import freshness_banner_version
+
+    now = timezone.now()
+    running = [Freshness("proctorexam", "ProctorExam", "fresh", now), Freshness("smarterproctoring", "x", "fresh", now)]
+    paused = [dataclasses.replace(f, paused="Redis unreachable (connection refused)") for f in running]
+    assert freshness_banner_version(running, now=now) == freshness_banner_version(list(running), now=now)
+    assert freshness_banner_version(paused, now=now) != freshness_banner_version(running, now=now)

@@ -160,6 +160,9 @@ def test_redis_stops_pages_serve_cache_and_refreshes_resume(stack, client, pages
     assert listed
     mark = LogMark(stack)
     worker_log = LogMark(stack, "worker")
+    monitor = client.get("/monitor/").text  # a support desk's open monitor, polling
+    have = ",".join(f"{i}:{v}" for i, v in re.findall(r'<[^>]*\bid="([^"]+)"[^>]*\bdata-v="([^"]+)"', monitor))
+    since = re.search(r'name="since" value="([^"]+)"', monitor).group(1)
 
     # Redis goes away while a refresh is in flight, so the worker holds an unacknowledged message (acks_late) when
     # its broker connection breaks: the hard case for the reconnect (Celery 5.7.0's worker died of it).
@@ -180,6 +183,12 @@ def test_redis_stops_pages_serve_cache_and_refreshes_resume(stack, client, pages
             assert answer.status_code == 200, f"{path}: {answer.status_code}"
             assert "Refreshes are paused" in answer.text and "Redis unreachable" in answer.text, path
         assert row_sids(client.get("/appointments/").text) == listed  # the same cached rows
+        # the open monitor's next poll swaps in the banner that says so
+        poll = client.post("/monitor/poll/", data={"have": have, "since": since,
+                                                   "csrfmiddlewaretoken": client.csrf_token("/monitor/")},
+                           headers={"HX-Request": "true"})
+        assert poll.status_code == 200 and 'id="monitor-freshness"' in poll.text
+        assert "Refreshes are paused" in poll.text
         probe = requests.get(stack.base_url + "/healthz", timeout=10)  # a load balancer: plain HTTP, no cookie
         assert probe.status_code == 503
         assert probe.json()["checks"]["redis"]["ok"] is False
