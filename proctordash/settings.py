@@ -89,6 +89,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /healthz before anything that reads the session or the user from the database (it must answer 503, not 500,
+    # while the database is down)
+    "proctordash.monitoring.middleware.HealthzMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

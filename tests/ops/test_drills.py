@@ -232,12 +232,15 @@ def test_postgres_stops_plain_error_page_and_recovery_without_restart(stack, cli
             assert answer.status_code in (500, 503), f"{path}: {answer.status_code}"
             assert "Something went wrong on our side" in answer.text, path
             assert 'rel="stylesheet" href="/static/css/proctordash.css"' in answer.text
-            for leak in ("Traceback", "OperationalError", "psycopg", "connection", str(stack.db.port)):
+            for leak in ("Traceback", "OperationalError", "psycopg", "connection", str(stack.db.port), "{#", "{%"):
                 assert leak not in answer.text, f"{path} shows {leak!r}"
             assert client.get("/static/css/proctordash.css").status_code == 200  # the error page's style loads
         probe = requests.get(stack.base_url + "/healthz", timeout=10)  # a load balancer: plain HTTP, no cookie
         assert probe.status_code == 503
         assert any("database" in reason for reason in probe.json()["reasons"])
+        signed_in = client.get("/healthz")  # an operator's browser, with its session cookie
+        assert signed_in.status_code == 503, signed_in.text[:300]
+        assert any("database" in reason for reason in signed_in.json()["reasons"])
     finally:
         stack.db.start()
     back = db_now(stack)
