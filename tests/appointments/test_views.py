@@ -482,3 +482,14 @@ def test_detail_degrades_when_the_queue_is_down(client_for, coordinator, setting
     a = AppointmentFactory(enrollment_sid="EN" + "2" * 32, exam_sid="EX" + "2" * 32)
     response = client_for(coordinator).get(f"/appointments/{a.sid}/")
     assert response.status_code == 200 and "Could not ask for fresh sessions" in response.content.decode()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/Chicago"])
+def test_date_range_names_the_zone_once_and_its_abbreviation_when_it_differs(client_for, coordinator, settings, zone):
+    from zoneinfo import ZoneInfo
+
+    settings.DASHBOARD_TIME_ZONE = zone
+    abbreviation = timezone.now().astimezone(ZoneInfo(zone)).tzname()  # CST or CDT, by season
+    legend = "(UTC)" if zone == "UTC" else f"(America/Chicago, {abbreviation})"
+    html = client_for(coordinator).get("/appointments/").content.decode()
+    assert f'Appointment date <span class="muted">{legend}</span>' in html
