@@ -43,6 +43,7 @@ class Chart:
     unit: str  # "day" or "week"
     max_total: int
     legend: list[tuple[str, str, int]]
+    undated: int = 0  # matching appointments without a date (e.g. Needs Proctor): counted above, not charted
     width: int = WIDTH
     height: int = HEIGHT
 
@@ -73,14 +74,16 @@ class Chart:
 def build_chart(rows: list[tuple]) -> Chart:
     """rows: (local date, status, count) as selectors.appointment_per_day returns them."""
     per_day: dict[date, dict[str, int]] = {}
+    undated = 0
     for day, status, n in rows:
         if day is None:
+            undated += n
             continue
         per_day.setdefault(day, {})
         key = status if status in STATUS_CLASS else "(none)"
         per_day[day][key] = per_day[day].get(key, 0) + n
     if not per_day:
-        return Chart([], "day", 0, [])
+        return Chart([], "day", 0, [], undated)
     first, last = min(per_day), max(per_day)
     unit = "day" if (last - first).days < MAX_BARS else "week"
     buckets: dict[date, dict[str, int]] = {}
@@ -114,4 +117,4 @@ def build_chart(rows: list[tuple]) -> Chart:
         label = key.strftime("%a %d %b %Y") if unit == "day" else "week of " + key.strftime("%d %b %Y")
         bars.append(Bar(label, sum(counts.values()), round(i * slot, 2), round(max(slot - GAP, 1), 2), segments))
     legend = [(s, STATUS_CLASS[s], totals[s]) for s in STATUS_ORDER if totals[s]]
-    return Chart(bars, unit, max_total, legend)
+    return Chart(bars, unit, max_total, legend, undated)

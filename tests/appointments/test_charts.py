@@ -15,6 +15,18 @@ def test_days_stack_by_status_and_empty_days_are_zero_bars():
     assert first.segments[1].y == 0  # stacked upwards from the bottom
     assert chart.legend == [("Scheduled", "s-1", 3), ("Closed", "s-4", 3)]
     assert "busiest day Mon 02 Mar 2026 with 4" in chart.summary
+    assert chart.undated == 9  # counted in the list's totals, not in a bar: the caption says so
+
+
+def test_the_caption_says_how_many_appointments_have_no_date(client_for, coordinator):
+    from django.utils import timezone
+
+    from tests.appointments.factories import AppointmentFactory
+
+    AppointmentFactory(status="Scheduled", appointment_date=timezone.now())
+    AppointmentFactory.create_batch(2, status="Needs Proctor", appointment_date=None)
+    html = client_for(coordinator).get("/appointments/").content.decode()
+    assert "2 without a date are not charted." in html
 
 
 def test_long_ranges_fold_into_weeks_and_unknown_statuses_are_kept():
