@@ -15,6 +15,8 @@ class MonitorFilterForm(forms.Form):
     exam = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Exam")
     status = forms.ChoiceField(required=False, label="Status",
                                choices=[("", "Any status")] + [(s, status_label(s)) for s in PROCTOREXAM_SESSION_STATUSES])
+    show = forms.ChoiceField(required=False, label="Show",
+                             choices=[("", "All sessions"), ("attention", "Needs attention (stuck or new incidents)")])
 
     def __init__(self, *args, exams=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -243,7 +243,7 @@ def _filtered_exams(exams: dict[int, ExamInfo] | None, exam_id: int | None) -> d
 
 def session_index(*, exam_id: int | None = None, status: str = "", since: datetime | None = None,
                   open_ids: set[int] | frozenset = frozenset(), now: datetime | None = None,
-                  exams: dict[int, ExamInfo] | None = None) -> list[SessionIndexRow]:
+                  exams: dict[int, ExamInfo] | None = None, attention_only: bool = False) -> list[SessionIndexRow]:
     """The monitor's rows in their light form, in page order: what a poll needs to find the rows that changed
     without building (or rendering) the others. Two queries."""
     now = now or timezone.now()
@@ -264,6 +264,8 @@ def session_index(*, exam_id: int | None = None, status: str = "", since: dateti
         name = name or ""
         new = new_counts.get(sid, 0)
         is_open = sid in open_ids
+        if attention_only and not (code or new):
+            continue
         result.append(SessionIndexRow(sid, f"pe-{sid}", session_version(chash, exam, code, new, is_open),
                                       (exam.order, name.lower(), sid), st, code, new, incidents or 0))
     result.sort(key=lambda r: r.order)
@@ -289,10 +291,12 @@ def index_of(rows: list[SessionRow]) -> list[SessionIndexRow]:
 
 def monitor_sessions(*, exam_id: int | None = None, status: str = "", since: datetime | None = None,
                      open_ids: set[int] | frozenset = frozenset(), now: datetime | None = None,
-                     exams: dict[int, ExamInfo] | None = None, only_ids: set[int] | None = None) -> list[SessionRow]:
+                     exams: dict[int, ExamInfo] | None = None, only_ids: set[int] | None = None,
+                     attention_only: bool = False) -> list[SessionRow]:
     """Student sessions of open ProctorExam exams, filtered, in a stable order (exam, learner, id) so that a
     poll only reorders rows when a session appears or disappears. `only_ids` limits it to those rows (a poll
-    renders just the ones that changed).
+    renders just the ones that changed). `attention_only` keeps the sessions that look stuck or have new
+    incidents (the same rule in session_index(), so a poll adds and drops rows as they start or stop needing it).
 
     `since` is the user's last look: incidents the dashboard first saw after it count as new. `open_ids` are the
     sessions whose incident timeline is open; their incidents are loaded (one query for all of them).
@@ -333,6 +337,8 @@ def monitor_sessions(*, exam_id: int | None = None, status: str = "", since: dat
         entered = None if entered is None else bool(entered)
         exam = exams[exam_id_]
         flag, flag_since = session_flag(status=st, updated_at=updated, start_time=start, exam=exam, now=now)
+        if attention_only and not (flag or new_counts.get(sid, 0)):
+            continue
         is_open = sid in wanted
         checks = checks_of(tuple(checks_raw))
         new = new_counts.get(sid, 0)

@@ -85,14 +85,16 @@ def _monitor_context(request: HttpRequest, data, *, since: datetime | None, open
     the poll builds the few rows it must render itself (see monitor_poll)."""
     exams = selectors.open_exams()
     form = MonitorFilterForm(data, exams=sorted(exams.values(), key=lambda e: e.order))
-    exam_id, status = None, ""
+    exam_id, status, show = None, "", ""
     if form.is_valid():
-        exam_id, status = form.cleaned_data["exam"], form.cleaned_data["status"]
+        exam_id, status, show = form.cleaned_data["exam"], form.cleaned_data["status"], form.cleaned_data["show"]
     else:
         # A bad filter value (a stale bookmark, an exam that closed) shows its error and is ignored, not a 500.
         exam_id = form.cleaned_data.get("exam") if "exam" not in form.errors else None
         status = form.cleaned_data.get("status", "") if "status" not in form.errors else ""
-    filters = {"exam_id": exam_id, "status": status, "since": since, "open_ids": open_ids, "now": now, "exams": exams}
+        show = form.cleaned_data.get("show", "") if "show" not in form.errors else ""
+    filters = {"exam_id": exam_id, "status": status, "since": since, "open_ids": open_ids, "now": now, "exams": exams,
+               "attention_only": show == "attention"}
     if full:  # the page builds every row anyway: its index comes from them (one session query, not two)
         sessions = selectors.monitor_sessions(**filters)
         index = selectors.index_of(sessions)

@@ -418,3 +418,30 @@ def test_the_freshness_banner_version_changes_when_refreshes_pause():
     paused = [dataclasses.replace(f, paused="Redis unreachable (connection refused)") for f in running]
     assert freshness_banner_version(running, now=now) == freshness_banner_version(list(running), now=now)
     assert freshness_banner_version(paused, now=now) != freshness_banner_version(running, now=now)
+
+
+def test_show_needs_attention_keeps_stuck_sessions_and_new_incidents_and_the_poll_follows(client_for, support, exam,
+                                                                                         settings):
+    now = timezone.now()
+    settings.MONITOR_SETUP_STUCK_AFTER = 900
+    StudentSessionFactory(exam=exam, name="Long Setup", status="in_setup", upstream_updated_at=now - timedelta(minutes=16))
+    calm = StudentSessionFactory(exam=exam, name="Calm Learner", status="exam_started", start_time=now)
+    noisy = StudentSessionFactory(exam=exam, name="Noisy Learner", status="exam_started", start_time=now)
+    c = client_for(support)
+    html = c.get(reverse("monitoring:monitor"), {"show": "attention"}).content.decode()
+    assert "Long Setup" in html and "Calm Learner" not in html and "Noisy Learner" not in html
+    assert '<option value="attention" selected>' in html
+    assert "<strong>1</strong> session in 1 open exam" in html  # the summary counts what is shown
+
+    # an incident arrives for one session: the next poll adds that row, and only that row
+    since = re.search(r'name="since" value="([^"]+)"', html).group(1)
+    IncidentFactory(student_session=noisy, comment="Phone on desk")
+    StudentSession.objects.filter(pk=noisy.pk).update(incident_count=1, content_hash="with-incident")
+    body = c.post(reverse("monitoring:poll"), {"have": page_versions(html), "since": since, "show": "attention"},
+                  **HTMX).content.decode()
+    assert "Noisy Learner" in body and "Calm Learner" not in body and f"pe-{calm.pk}" not in body
+
+    # a bad value is named beside the field and ignored, never a 500
+    response = c.get(reverse("monitoring:monitor"), {"show": "everything!"})
+    assert response.status_code == 200 and "Calm Learner" in response.content.decode()
+    assert "Select a valid choice" in response.content.decode()
