@@ -218,7 +218,7 @@ def _reapply(request, ctx, *, base_values: dict, new_values: dict, validate_url:
 
 def _page_context(request, ctx: dict, *, raw: dict | None) -> dict:
     """The parts of the page around the form: facts, history, accommodation register."""
-    from proctordash.appointments.models import Exam
+    from proctordash.appointments.models import Course, Exam
 
     course_sid, exam_sid, config_sid = ctx["course_sid"], ctx["exam_sid"], ctx["configuration_sid"]
     if raw is None:
@@ -228,6 +228,7 @@ def _page_context(request, ctx: dict, *, raw: dict | None) -> dict:
     out = {
         "raw": raw,
         "exam": exam,
+        "course": Course.objects.filter(sid=course_sid).first(),
         "history": list(services.history_list(user=request.user, configuration_sid=config_sid)[:30]),
         "password_set": bool(raw.get("password")),
         "edit_date": F_.parse_date(raw.get("editDate")),

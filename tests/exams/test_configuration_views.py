@@ -40,6 +40,14 @@ def test_page_shows_every_field_with_the_upstream_values(client_for, coordinator
     assert CachedConfiguration.objects.filter(sid=cfg.sid).exists()
 
 
+def test_page_names_the_course_by_its_title_beside_its_sid(client_for, coordinator, clean_sandbox, cfg):
+    from proctordash.appointments.models import Course
+
+    Course.objects.update_or_create(sid=cfg.course_sid, defaults={"title": "Organic <Chemistry> II"})
+    html = client_for(coordinator).get(cfg.url).content.decode()
+    assert f"<dd>Organic &lt;Chemistry&gt; II <code>{cfg.course_sid}</code></dd>" in html
+
+
 def test_save_sends_the_complete_configuration_and_records_history(client_for, coordinator, clean_sandbox, sp, cfg):
     before = sp.get_configuration(**cfg.args()).raw
     client = client_for(coordinator)
