@@ -209,9 +209,11 @@ def bulk_upsert(model: type[models.Model], rows: Iterable[dict], *, key: str, co
             # New rows (most of a first sync) go straight into the table with COPY: no temporary table, no
             # conflict check, and the JSON is parsed and compressed once. Should another pass have inserted one of
             # them meanwhile, the COPY is undone and they take the upsert below with the changed rows.
-            new = [values for values, row in zip(params, write) if row[key] not in existing]
+            new, stored = [], []
+            for values, row in zip(params, write):
+                (stored if row[key] in existing else new).append(values)
             if len(new) >= COPY_MIN_ROWS and _copy_insert(model, columns, new):
-                params = [values for values, row in zip(params, write) if row[key] in existing]
+                params = stored
             if params:
                 _copy_upsert(model, columns, updates, key, params)
         else:

@@ -1,5 +1,5 @@
-"""Pieces both clients share: a secret holder that never prints, lazy paging, network-error mapping, JSON decoding
-and the argument checker that names the parameter."""
+"""Pieces both clients share: the session lifecycle, a secret holder that never prints, lazy paging,
+network-error mapping, JSON decoding and the argument checker that names the parameter."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import orjson
 import requests
@@ -16,6 +16,22 @@ from ..core.timezones import to_utc_z
 from .exceptions import UpstreamBadResponse, UpstreamError, UpstreamUnavailable, UpstreamValidationError
 
 T = TypeVar("T")
+
+
+class SessionClient:
+    """What both clients share: their one pooled `requests.Session` (`self._session`, set by the client's
+    __init__), closed by close() or by leaving a `with` block."""
+
+    _session: requests.Session
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class Secret:

@@ -16,7 +16,7 @@ from urllib3.util.retry import Retry
 
 from ...core import vocabulary as v
 from ...core.http import build_retry, count_retries, upstream_session
-from ..base import ArgumentChecker, Page, RecordIterator, Secret, decode_json, network_error
+from ..base import ArgumentChecker, Page, RecordIterator, Secret, SessionClient, decode_json, network_error
 from ..exceptions import UpstreamBadResponse, UpstreamError, UpstreamUnavailable
 from ..recording import CallTimer
 from .exceptions import UPSTREAM, error_from_response
@@ -28,7 +28,7 @@ STUDENT_SESSIONS = "/api/v3/exams/{id}/student_sessions"
 ACCEPT = "application/vnd.procwise.v3"
 
 
-class ProctorExamClient:
+class ProctorExamClient(SessionClient):
     """One client per process (or task run) with one pooled `requests.Session`.
 
     Every request is signed afresh, including every retry: a retry of the same URL would reuse its nonce, which the
@@ -69,15 +69,6 @@ class ProctorExamClient:
         return f"ProctorExamClient(base_url={self.base_url!r})"
 
     __str__ = __repr__
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> ProctorExamClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # --- calls -----------------------------------------------------------------------------------------------------
     def list_exams(self, *, status: str | None = None, page_size: int = v.PROCTOREXAM_MAX_LIMIT

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from ...core import vocabulary as v
 from ...core.http import count_retries, upstream_session
 from ...core.timezones import to_utc_z
-from ..base import ArgumentChecker, Page, RecordIterator, Secret, decode_json, dump_json, network_error
+from ..base import ArgumentChecker, Page, RecordIterator, Secret, SessionClient, decode_json, dump_json, network_error
 from ..exceptions import UpstreamBadResponse, UpstreamError, UpstreamValidationError
 from ..recording import CallTimer
 from .exceptions import UPSTREAM, error_from_response
@@ -31,7 +31,7 @@ EXAMS = "/v1/installs/{installSid}/courses/{courseSid}/exams"
 MAX_PAGE_SIZE = 1000  # the upstream caps `limit` at 1000
 
 
-class SmarterProctoringClient:
+class SmarterProctoringClient(SessionClient):
     """One client per process (or per task run); it holds one pooled `requests.Session`.
 
     All methods take keyword arguments only, check every argument before sending anything (raising
@@ -68,15 +68,6 @@ class SmarterProctoringClient:
         return f"SmarterProctoringClient(base_url={self.base_url!r}, install_sid={self.install_sid!r})"
 
     __str__ = __repr__
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> SmarterProctoringClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # --- calls -----------------------------------------------------------------------------------------------------
     def list_appointments(self, **filters: Any) -> RecordIterator[Appointment]:
