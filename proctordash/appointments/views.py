@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from proctordash.accounts.models import Role
 from proctordash.appointments import charts, export, refresh, rendering, selectors
 from proctordash.appointments.forms import (DEFAULT_PER_PAGE, DEFAULT_SORT, FILTER_KEYS, PER_PAGE_CHOICES,
-                                            AppointmentFilterForm, quick_ranges)
+                                            AppointmentFilterForm, LearnerLookupForm, quick_ranges)
 from proctordash.appointments.models import SavedView
 from proctordash.core import vocabulary
 from proctordash.core.freshness import freshness_get
@@ -303,7 +303,8 @@ def review_queue(request: HttpRequest) -> TemplateResponse:
 @staff_required
 def learner_lookup(request: HttpRequest) -> TemplateResponse:
     """One search box for a learner across both upstreams (name, e-mail or SID)."""
-    query = (request.GET.get("q") or "").strip()[:200]
+    form = LearnerLookupForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
     result = selectors.learner_lookup(user=request.user, query=query) if query else None
     learners = []
     if result:
@@ -315,5 +316,5 @@ def learner_lookup(request: HttpRequest) -> TemplateResponse:
             entry["appointments"].append(row)
         learners = list(by_learner.values())
     return TemplateResponse(request, "appointments/lookup.html", {
-        "query": query, "result": result, "learners": learners, "limit": selectors.LOOKUP_LIMIT,
+        "form": form, "query": query, "result": result, "learners": learners, "limit": selectors.LOOKUP_LIMIT,
     })

@@ -135,7 +135,7 @@ def lock_holder(name: str) -> SyncRun | None:
     if not value:
         return None
     run_id = value.decode().split(":", 1)[0]
-    return SyncRun.objects.filter(pk=int(run_id)).first() if run_id.isdigit() else None
+    return SyncRun.objects.filter(pk=int(run_id)).first() if run_id.isdecimal() else None
 
 
 class LockKeeper:

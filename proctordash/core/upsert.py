@@ -94,7 +94,7 @@ def parse_int(value: Any) -> int | None:
         return value if -(2**31) <= value < 2**31 else None
     if isinstance(value, float) and value.is_integer():
         return parse_int(int(value))
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():
         return parse_int(int(value.strip()))
     return None
 

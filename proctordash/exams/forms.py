@@ -352,13 +352,13 @@ class ConfigurationBundle:
                 self.add_upstream_errors({key.removeprefix("configuration."): message.removeprefix(
                     "SmarterProctoring: ")})
                 continue
-            if head == "instructorAsProctor" and len(parts) >= 2 and parts[1].isdigit():
+            if head == "instructorAsProctor" and len(parts) >= 2 and parts[1].isdecimal():
                 index = int(parts[1])
                 if index < len(slot_forms):
                     name = SLOT_KEYS.get(parts[2] if len(parts) > 2 else "", "location")
                     slot_forms[index].add_error(name, message)
                     continue
-            if head == "attachments" and len(parts) >= 2 and parts[1].isdigit():
+            if head == "attachments" and len(parts) >= 2 and parts[1].isdecimal():
                 index = int(parts[1])
                 if index < len(attachment_forms):
                     attachment_forms[index].add_error(ATTACHMENT_KEYS.get(parts[2] if len(parts) > 2 else "", "url"),

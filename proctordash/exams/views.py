@@ -504,7 +504,7 @@ def bulk_apply(request: HttpRequest, bulk_id: int):
     _require_coordinator(request)
     change = _bulk_get(bulk_id)
     item_id = request.POST.get("item", "")
-    item_ids = {int(item_id)} if item_id.isdigit() else None
+    item_ids = {int(item_id)} if item_id.isdecimal() else None
     if request.POST.get("action") == "rebase" and item_ids:
         item = change.items.filter(pk__in=item_ids).first()
         if item is None:

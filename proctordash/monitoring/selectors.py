@@ -83,7 +83,7 @@ def exam_allowed_minutes(raw: dict) -> int | None:
         value = raw.get(key) if isinstance(raw, dict) else None
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return int(value)
-        if isinstance(value, str) and value.isdigit() and int(value) > 0:
+        if isinstance(value, str) and value.isdecimal() and int(value) > 0:
             return int(value)
     return None
 
@@ -386,7 +386,7 @@ class AppointmentRow:
 def _minutes(value) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return int(value)
-    if isinstance(value, str) and value.isdigit() and int(value) > 0:
+    if isinstance(value, str) and value.isdecimal() and int(value) > 0:
         return int(value)
     return SP_DEFAULT_DURATION_MINUTES
 

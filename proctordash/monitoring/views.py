@@ -64,7 +64,7 @@ def _parse_ids(values: list[str]) -> set[int]:
     for value in values:
         for part in value.split(","):
             part = part.strip().removeprefix("pe-")
-            if part.isdigit() and len(part) < 19:
+            if part.isdecimal() and len(part) < 19:
                 ids.add(int(part))
     return ids
 
@@ -412,7 +412,7 @@ def health(request: HttpRequest) -> TemplateResponse:
 def _health_page(request: HttpRequest, *, refresh_form: RefreshForm) -> TemplateResponse:
     now = timezone.now()
     run = None
-    if request.GET.get("run", "").isdigit():
+    if request.GET.get("run", "").isdecimal():
         run = sync.run_get(int(request.GET["run"]))
     context = {
         "upstreams": health_selectors.upstream_health(now=now),

@@ -407,6 +407,18 @@ def test_learner_lookup_finds_both_upstreams(client_for, coordinator, cast_rows,
     assert "No SmarterProctoring appointment" in html and "No ProctorExam session" in html
 
 
+def test_learner_lookup_names_the_box_for_a_nul_or_an_over_long_query_and_keeps_it(client_for, coordinator,
+                                                                                     cast_rows):
+    client = client_for(coordinator)
+    response = client.get("/appointments/learners/", {"q": "love\x00lace"})  # PostgreSQL text refuses NUL
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Name, e-mail or learner SID: Null characters are not allowed." in html
+    assert 'value="love\x00lace"' in html and cast_rows[0].sid not in html  # kept as typed, nothing searched
+    response = client.get("/appointments/learners/", {"q": "a" * 201})
+    assert response.status_code == 200 and "at most 200 characters" in response.content.decode()
+
+
 def test_learner_lookup_respects_instructor_courses(client_for, instructor_b, cast_rows, pe_session):
     html = client_for(instructor_b).get("/appointments/learners/?q=lovelace").content.decode()
     assert cast_rows[0].sid not in html and "PE Physics" not in html

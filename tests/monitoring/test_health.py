@@ -163,3 +163,9 @@ def test_healthz_carries_no_secrets_or_personal_data(client, settings):
     for secret in (settings.SECRET_KEY, settings.PROCTOREXAM_TOKEN, settings.PROCTOREXAM_SECRET_KEY,
                    settings.SMARTERPROCTORING_TOKEN, "learner@example.edu", "token=abc"):
         assert secret not in text
+
+
+def test_a_run_number_in_other_digits_is_ignored_not_a_500(client_for, support):
+    """'²' and '٣' pass str.isdigit(); only the first also fails int(). Either way: no run shown, no error."""
+    for run in ("²", "٣", "99999999999999999999999"):
+        assert client_for(support).get(reverse("monitoring:health"), {"run": run}).status_code == 200

@@ -137,3 +137,9 @@ def test_new_rows_copied_straight_in_and_a_concurrent_insert_falls_back_to_the_u
     assert set(Appointment.objects.values_list("sid", flat=True)) == {row["sid"] for row in rows}
     stored = Appointment.objects.get(sid=rows[100]["sid"])
     assert stored.raw == records[100] and stored.content_hash == rows[100]["content_hash"]
+
+
+def test_counts_in_other_digit_forms_are_read_or_dropped_never_raised():
+    from proctordash.core.upsert import parse_int
+
+    assert parse_int("²") is None and parse_int("٣") == 3 and parse_int("-12") == -12
