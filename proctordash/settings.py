@@ -18,6 +18,7 @@ from redis.retry import Retry
 
 from proctordash.core.env import (
     ConfigurationError,
+    check_secret_key,
     envbool,
     envint,
     envlist,
@@ -34,6 +35,8 @@ DEBUG = envbool("DJANGO_DEBUG", False)
 
 # --- secrets: required in production, generated or harmless defaults only in DEBUG (demo, tests) -------------------
 SECRET_KEY = envsecret("DJANGO_SECRET_KEY", required=not DEBUG, demo_default="insecure-demo-key-" + "x" * 40)
+if not DEBUG:
+    check_secret_key("DJANGO_SECRET_KEY", SECRET_KEY)
 SMARTERPROCTORING_TOKEN = envsecret("SMARTERPROCTORING_TOKEN", required=not DEBUG)
 PROCTOREXAM_TOKEN = envsecret("PROCTOREXAM_TOKEN", required=not DEBUG)
 PROCTOREXAM_SECRET_KEY = envsecret("PROCTOREXAM_SECRET_KEY", required=not DEBUG)
@@ -232,7 +235,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = envint("DJANGO_PROXY_COUNT", 0, minimum=0) or None
+# The client's address behind DJANGO_PROXY_COUNT reverse proxies (proctordash/core/clientip.py): without it every
+# user behind the proxy would share the proxy's address, and one attacker would lock them all out.
+PROXY_COUNT = envint("DJANGO_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "proctordash.core.clientip.client_ip"
 
 # --- auth ----------------------------------------------------------------------------------------------------------
 LOGIN_URL = "login"

@@ -81,3 +81,25 @@ def envsecret(name: str, *, required: bool, demo_default: str = "") -> str:
     if required:
         raise ConfigurationError(f"{name} is not set; it is required when DJANGO_DEBUG is off")
     return demo_default
+
+
+# Values that appear in our examples or in Django's own templates: a deployment that copied them as they are would
+# sign sessions with a key anyone can read.
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "insecure", "secret-key-here", "replace-me", "your-secret")
+
+
+def check_secret_key(name: str, value: str) -> str:
+    """Refuse a placeholder or weak Django secret key (production only; the message never shows the value).
+
+    Weak as Django's own deploy check defines it (security.W009): fewer than 50 characters or fewer than 5 distinct
+    ones; a placeholder: a value containing a marker of the examples (.env.example: "change-me-…") or Django's
+    "django-insecure-" prefix."""
+    lowered = value.lower()
+    if any(marker in lowered for marker in PLACEHOLDER_MARKERS):
+        raise ConfigurationError(
+            f"{name} is a placeholder from an example file; generate one, for example with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    if len(value) < 50 or len(set(value)) < 5:
+        raise ConfigurationError(f"{name} is too weak: use at least 50 random characters")
+    return value

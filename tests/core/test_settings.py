@@ -109,3 +109,27 @@ def test_check_deploy_is_clean_under_production_settings():
                             env=clean, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "change-me-50-random-characters",  # .env.example and deploy/env.example, as they are
+        "change-me-" + "q" * 60,
+        "django-insecure-" + "abcdefghij" * 5,
+        "s3cr3t-but-short",
+        "a" * 80,
+    ],
+)
+def test_production_refuses_a_placeholder_or_weak_secret_key(value):
+    result = run_settings({**PRODUCTION_ENV, "DJANGO_SECRET_KEY": value})
+    assert result.returncode != 0
+    assert "ConfigurationError" in result.stderr and "DJANGO_SECRET_KEY" in result.stderr
+    assert value not in result.stderr
+
+
+def test_the_example_files_hold_a_placeholder_that_production_refuses():
+    for example in (ROOT / ".env.example", ROOT / "deploy" / "env.example"):
+        line = next(l for l in example.read_text().splitlines() if l.startswith("DJANGO_SECRET_KEY="))
+        result = run_settings({**PRODUCTION_ENV, "DJANGO_SECRET_KEY": line.split("=", 1)[1]})
+        assert result.returncode != 0 and "placeholder" in result.stderr, example
