@@ -16,6 +16,7 @@ import dj_database_url
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from proctordash.core.logs import logging_settings
 from proctordash.core.env import (
     ConfigurationError,
     check_secret_key,
@@ -91,6 +92,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id every log line of this request carries, and one log line per request
+    "proctordash.core.middleware.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # /healthz before anything that reads the session or the user from the database (it must answer 503, not 500,
     # while the database is down)
@@ -295,14 +298,13 @@ EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
 SUPPORT_EMAIL = envstr("SUPPORT_EMAIL", "support@example.edu")
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "proctordash@example.edu")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# Logs: JSON lines in production (LOG_FORMAT=json, the default with DEBUG off), plain text in the demo and tests;
+# every line carries the request id and has secrets redacted (proctordash/core/logs.py), in every process.
+LOG_FORMAT = envstr("LOG_FORMAT", "plain" if DEBUG else "json").lower()
+if LOG_FORMAT not in ("json", "plain"):
+    raise ConfigurationError(f"LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
+LOGGING_CONFIG = "proctordash.core.logs.configure"
+LOGGING = logging_settings(json_lines=LOG_FORMAT == "json", level=envstr("LOG_LEVEL", "INFO").upper())
 
 # --- monitoring: live monitor thresholds, readiness window, alert e-mails (proctordash/monitoring/) ----------------
 MONITOR_POLL_SECONDS = envint("MONITOR_POLL_SECONDS", 15, minimum=5)

@@ -78,7 +78,10 @@ def pytest_report_header(config):
 # --- secrets never leak ----------------------------------------------------------------------------------------------
 # Everything the run captured (each test's stdout, stderr and log records, failure reports) and every log file the
 # run's processes wrote (sandbox, workers) is searched for the configured token and secret values. A hit fails the run.
-SECRET_NAMES = ("SMARTERPROCTORING_TOKEN", "PROCTOREXAM_TOKEN", "PROCTOREXAM_SECRET_KEY", "DJANGO_SECRET_KEY")
+# (The install SID is not a credential, but it names the customer's install and sits in every SmarterProctoring URL
+# that urllib3 logs: it must be redacted too.)
+SECRET_NAMES = ("SMARTERPROCTORING_TOKEN", "PROCTOREXAM_TOKEN", "PROCTOREXAM_SECRET_KEY", "DJANGO_SECRET_KEY",
+                "SMARTERPROCTORING_INSTALL_SID")
 _leaks: list[str] = []
 
 

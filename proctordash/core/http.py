@@ -22,6 +22,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
+from proctordash.core.logs import current_request_id
+
 # Methods that may be sent twice without changing the outcome (PUT is a full replacement here). POST never is.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -137,6 +139,11 @@ class TimeoutHTTPAdapter(HTTPAdapter):
     def send(self, request, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
+        # The id of the web request or task making this call (proctordash/core/logs.py), so a vendor's support can
+        # find the call in their logs from ours. Headers are not part of ProctorExam's signature.
+        request_id = current_request_id()
+        if request_id and "X-Request-ID" not in request.headers:
+            request.headers["X-Request-ID"] = request_id
         return super().send(request, **kwargs)
 
 

@@ -149,4 +149,11 @@ class CallTimer:
             at=self.at,
         )
         record_call(record)
+        # One line per call, carrying the request id of the page or task that made it (proctordash/core/logs.py).
+        logger.log(logging.WARNING if record.error else logging.INFO,
+                   "%s %s → %s in %.0f ms (%d retries)%s", record.upstream, record.endpoint,
+                   record.status if record.status is not None else "no answer", record.duration_ms, record.retries,
+                   f" {record.error}" if record.error else "",
+                   extra={"upstream": record.upstream, "endpoint": record.endpoint, "status": record.status,
+                          "error": record.error, "duration_ms": record.duration_ms, "retries": record.retries})
         return record

@@ -371,6 +371,7 @@ class Stack:
             "SMARTERPROCTORING_TOKEN": "ops-sp-" + secrets.token_hex(16),
             "PROCTOREXAM_TOKEN": "ops-pe-" + secrets.token_hex(16),
             "PROCTOREXAM_SECRET_KEY": "ops-pe-secret-" + secrets.token_hex(16),
+            "SMARTERPROCTORING_INSTALL_SID": "AI" + secrets.token_hex(16),
         }
         inherited = {k: v for k, v in os.environ.items()
                      if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")}
@@ -379,7 +380,6 @@ class Stack:
             "DJANGO_DEBUG": "false",
             **self.secrets,
             "SMARTERPROCTORING_BASE_URL": self.sandbox_url,
-            "SMARTERPROCTORING_INSTALL_SID": "AI" + secrets.token_hex(16),
             "PROCTOREXAM_BASE_URL": self.sandbox_url,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "DATABASE_URL": self.db.url,
