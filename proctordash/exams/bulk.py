@@ -24,7 +24,7 @@ from proctordash.core.timezones import to_utc_z
 from proctordash.core.vocabulary import PERMITTED_ITEMS
 from proctordash.exams import fields as F_
 from proctordash.exams import services
-from proctordash.exams.models import BulkChange, BulkChangeItem, CachedConfiguration
+from proctordash.exams.models import BulkChange, BulkChangeItem, CachedConfiguration, ConfigurationChange
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,8 @@ def bulk_apply(*, bulk: BulkChange, user, confirmed: bool = False, item_ids: set
                 user=user, course_sid=item.course_sid, exam_sid=item.exam_sid,
                 configuration_sid=item.configuration_sid, base_hash=item.base_hash, base_values=item.base_values,
                 new_values=new, reason=f"Bulk change #{bulk.pk}: {bulk.description}"[:500]
-                + (f" — {bulk.reason}" if bulk.reason else ""), confirmed=confirmed, client=client)
+                + (f" — {bulk.reason}" if bulk.reason else ""), confirmed=confirmed, client=client,
+                source=ConfigurationChange.Source.BULK)
         except services.ConfigurationNotFound:
             _finish(item, BulkChangeItem.Status.FAILED, "SmarterProctoring does not know this configuration.")
             continue
@@ -248,6 +249,8 @@ def bulk_apply(*, bulk: BulkChange, user, confirmed: bool = False, item_ids: set
             log.exception("bulk change %s item %s failed", bulk.pk, item.pk)
             _finish(item, BulkChangeItem.Status.FAILED, f"Unexpected error ({type(e).__name__}); retry.")
             continue
+        if outcome.change is not None:
+            ConfigurationChange.objects.filter(pk=outcome.change.pk).update(bulk=bulk)
         message = outcome.message
         if outcome.field_errors:
             message += " " + "; ".join(f"{k}: {v}" for k, v in outcome.field_errors.items())

@@ -58,11 +58,14 @@ class ConfigurationChange(models.Model):
         BULK = "bulk", "Bulk change in ProctorDash"
 
     configuration_sid = models.CharField(max_length=34, db_index=True)
-    exam_sid = models.CharField(max_length=34)
+    exam_sid = models.CharField(max_length=34, db_index=True)
     course_sid = models.CharField(max_length=34, db_index=True)
     enrollment_sid = models.CharField(max_length=34, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="configuration_changes")
+    # the bulk change that made it (source "bulk"): the history links to it
+    bulk = models.ForeignKey("BulkChange", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="history")
     source = models.CharField(max_length=20, choices=Source.choices)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     diff = models.JSONField(default=list)  # [{key, label, old, new}] display texts; passwords masked

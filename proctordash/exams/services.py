@@ -204,7 +204,8 @@ def comparison_rows(base: dict, current: dict, mine: dict, changes: dict) -> lis
 
 def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_sid: str, base_hash: str,
                          base_values: dict[str, Any], new_values: dict[str, Any], reason: str = "",
-                         confirmed: bool = False, client=None, now: datetime | None = None) -> UpdateOutcome:
+                         confirmed: bool = False, client=None, now: datetime | None = None,
+                         source: str = ConfigurationChange.Source.DASHBOARD) -> UpdateOutcome:
     """Save the user's edit (new_values, compared with base_values, the values the form was opened with).
 
     Re-fetches the configuration first; sends nothing if it is locked, if it changed since base_hash (conflict), or
@@ -239,7 +240,8 @@ def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_
             # The upstream already holds exactly this edit: an earlier attempt whose answer was lost went through.
             change = _record(user=user, raw=current_raw, course_sid=course_sid, exam_sid=exam_sid,
                              old=base_values, new=current_values, keys=list(changes),
-                             reason=(reason + " " if reason else "") + "(confirmed after a lost answer)")
+                             reason=(reason + " " if reason else "") + "(confirmed after a lost answer)",
+                             source=source)
             return UpdateOutcome("saved", "Saved. (Your earlier attempt had already reached SmarterProctoring.)",
                                  changes=changes, current_raw=current_raw, change=change)
         rows = comparison_rows(base_values, current_values, new_values, changes)
@@ -271,7 +273,7 @@ def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_
     saved_raw.setdefault("sid", configuration_sid)
     configuration_store(raw=saved_raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=False)
     change = _record(user=user, raw=saved_raw, course_sid=course_sid, exam_sid=exam_sid, old=current_values,
-                     new=F_.values_of(applied), keys=list(changes), reason=reason)
+                     new=F_.values_of(applied), keys=list(changes), reason=reason, source=source)
     log.info("configuration %s saved by %s: %s", configuration_sid, getattr(user, "username", "?"),
              ", ".join(sorted(changes)))  # field names only, never values
     return UpdateOutcome("saved", "Saved. SmarterProctoring has the new configuration.", changes=changes,

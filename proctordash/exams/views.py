@@ -296,14 +296,28 @@ def index(request: HttpRequest):
 
 @role_required(Role.COORDINATOR)
 def history(request: HttpRequest):
-    """Coordinators: every recorded configuration change across all exams, newest first."""
-    source = request.GET.get("source", "")
-    course = request.GET.get("course", "").strip()
-    qs = services.history_list(user=request.user, source=source if source in ConfigurationChange.Source.values
-                               else None, course_sid=course if is_sid("course", course) else None)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    """Coordinators: every recorded configuration change across all exams, newest first, filtered by source,
+    course, exam, user and date (exams/history.py); rows name the exam, course and learner."""
+    from proctordash.exams import history as H
+    from proctordash.exams.names import names_for
+
+    form = H.HistoryFilterForm(request.GET or None, user=request.user)
+    qs = ConfigurationChange.objects.for_user(request.user).select_related("user")
+    valid = form.is_valid() if form.is_bound else True
+    if not valid:
+        qs = qs.none()  # errors are shown beside the filters; no rows that the filters did not ask for
+    elif form.is_bound:
+        qs = H.history_filter(qs, form.cleaned_data)
+    page = Paginator(qs, H.PAGE_SIZE).get_page(request.GET.get("page"))
+    changes = list(page.object_list)
+    course_sids, pairs, usernames = H.history_choices(user=request.user)
+    names = names_for(course_sids=set(course_sids) | {c.course_sid for c in changes},
+                      exam_sids={e for _, e in pairs} | {c.exam_sid for c in changes},
+                      enrollment_sids={c.enrollment_sid for c in changes})
+    form.populate(names=names, course_sids=course_sids, exam_rows=pairs, usernames=usernames)
     return _respond(request, "exams/history.html", "history-table", {
-        "page": page, "source": source, "course": course, "sources": ConfigurationChange.Source.choices})
+        "form": form, "page": page, "changes": H.history_rows(changes, names), "valid": valid,
+        "filtered": form.is_bound and valid and any(form.cleaned_data.get(k) for k in H.FILTERS)})
 
 
 @staff_required

@@ -84,8 +84,10 @@ def test_a_fault_on_one_item_is_reported_and_retried_alone(client_for, coordinat
     assert sp.get_configuration(**next(p for p in three if p.sid == failed[0].configuration_sid).args()).raw[
         "permittedCalculator"] is True
     # one history record per configuration, naming the bulk change
-    changes = ConfigurationChange.objects.filter(source="dashboard")
-    assert changes.count() == 3 and all(f"Bulk change #{bulk.pk}" in ch.reason for ch in changes)
+    changes = ConfigurationChange.objects.filter(source="bulk")
+    assert changes.count() == 3 and all(f"Bulk change #{bulk.pk}" in ch.reason and ch.bulk_id == bulk.pk
+                                        for ch in changes)
+    assert not ConfigurationChange.objects.filter(source="dashboard").exists()
     # applying again sends nothing (every item is done)
     c.post(f"{BULK}{bulk.pk}/apply", {})
     assert sorted(i.attempts for i in bulk.items.all()) == [1, 1, 2]

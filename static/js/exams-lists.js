@@ -1,0 +1,49 @@
+// Exams lists (change history, bulk change, exams index): no inline scripts, only data-* hooks.
+(function () {
+  "use strict";
+
+  // A filter URL carries only the filters in use (a plain GET form sends every field, empty or not).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form[data-drop-empty]");
+    if (!form) { return; }
+    var params = event.detail.parameters;
+    Object.keys(params).forEach(function (name) {
+      if (params[name] === "") { delete params[name]; }
+    });
+  });
+
+  // After the results change, keyboard focus and the view go to their summary (which says what is shown).
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target) { return; }
+    var root = target.isConnected ? target : document.getElementById(target.id);
+    var summary = root && root.querySelector && root.querySelector("[data-focus-after-swap], .results-summary, .error-summary");
+    if (summary && summary.hasAttribute("tabindex")) {
+      summary.focus({preventScroll: true});
+      summary.scrollIntoView({block: "nearest"});
+    }
+  });
+
+  // Copy buttons: <button type="button" data-copy="EX…"> (hidden without JavaScript; the SID is in the title).
+  function wireCopy(root) {
+    root.querySelectorAll("button[data-copy]").forEach(function (button) {
+      if (button.dataset.wired) { return; }
+      button.dataset.wired = "1";
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var text = button.getAttribute("data-copy");
+        var done = function () {
+          var label = button.getAttribute("aria-label") || "";
+          button.setAttribute("aria-label", "Copied");
+          button.textContent = "Copied";
+          setTimeout(function () { button.textContent = "Copy ID"; button.setAttribute("aria-label", label); }, 1500);
+        };
+        if (navigator.clipboard && navigator.clipboard.writeText) {
+          navigator.clipboard.writeText(text).then(done, function () {});
+        }
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { wireCopy(document); });
+  document.addEventListener("htmx:afterSettle", function () { wireCopy(document); });
+})();
