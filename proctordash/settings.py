@@ -106,7 +106,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Django's, except that htmx requests get HX-Redirect (to the login page / back to the page after a 403)
+    "proctordash.core.middleware.LoginRequiredMiddleware",
+    "proctordash.core.middleware.HtmxForbiddenMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lock-out page.
     "axes.middleware.AxesMiddleware",
@@ -244,6 +246,7 @@ PROXY_COUNT = envint("DJANGO_PROXY_COUNT", 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "proctordash.core.clientip.client_ip"
 
 # --- auth ----------------------------------------------------------------------------------------------------------
+CSRF_FAILURE_VIEW = "proctordash.core.views.csrf_failure"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -305,6 +308,15 @@ if LOG_FORMAT not in ("json", "plain"):
     raise ConfigurationError(f"LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
 LOGGING_CONFIG = "proctordash.core.logs.configure"
 LOGGING = logging_settings(json_lines=LOG_FORMAT == "json", level=envstr("LOG_LEVEL", "INFO").upper())
+
+# DJANGO_DEBUG above means "development or demo" (generated secrets, SQLite, console e-mail, no HTTPS). Django's own
+# DEBUG — tracebacks and its debug 404 page in the browser — is separate and off unless DJANGO_DEBUG_PAGES is also
+# set: the demo is shown to staff and must serve the dashboard's own 400/403/404/500 pages (errors still go to the
+# console with their tracebacks). whitenoise keeps serving static files straight from static/ in development.
+DEVELOPMENT = DEBUG
+DEBUG = DEVELOPMENT and envbool("DJANGO_DEBUG_PAGES", False)
+WHITENOISE_USE_FINDERS = DEVELOPMENT
+WHITENOISE_AUTOREFRESH = DEVELOPMENT
 
 # --- monitoring: live monitor thresholds, readiness window, alert e-mails (proctordash/monitoring/) ----------------
 MONITOR_POLL_SECONDS = envint("MONITOR_POLL_SECONDS", 15, minimum=5)

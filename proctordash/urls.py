@@ -15,3 +15,6 @@ urlpatterns = [
     path("appointments/", include(("proctordash.appointments.urls", "appointments"))),
     path("", include(("proctordash.exams.urls", "exams"))),  # /exams/…, /courses/<courseSid>/exams/…
 ]
+
+# 404/403/500 use Django's views with templates/404.html, 403.html, 500.html; 400 renders in the layout too.
+handler400 = "proctordash.core.views.bad_request"
