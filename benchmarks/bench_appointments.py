@@ -78,7 +78,7 @@ def populate(n: int) -> None:
     from proctordash.accounts.services import staff_add
     from proctordash.appointments.models import Appointment, Course, CourseOffering, Exam
     from proctordash.core import vocabulary
-    from proctordash.monitoring.models import UpstreamState
+    from proctordash.sync.models import UpstreamState
 
     rnd = random.Random(42)
     now = timezone.now()

@@ -50,7 +50,8 @@ def main() -> None:
 
     from proctordash.accounts.services import staff_add
     from django.contrib.auth import get_user_model
-    from proctordash.monitoring.models import StudentSession, UpstreamState
+    from proctordash.monitoring.models import StudentSession
+    from proctordash.sync.models import UpstreamState
     from tests.monitoring.factories import (AppointmentFactory, IncidentFactory, ProctorExamExamFactory,
                                             StudentSessionFactory)
 

@@ -70,7 +70,7 @@ def vm_hwm_mb(pid: int) -> float:
 
 def worker_peak(n: int, base_env: dict, var: Path) -> dict:
     """Peak RSS of a solo-pool Celery worker running one full appointments sync of n records."""
-    from proctordash.appointments.tasks import refresh_appointments_task
+    from proctordash.sync.tasks import refresh_appointments_task
 
     sandbox, url = start_sandbox(n, base_env, var / f"sandbox-{n}.log")
     try:
@@ -217,7 +217,7 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         from proctordash.appointments.models import Appointment
-        from proctordash.appointments.services import appointments_refresh, page_size
+        from proctordash.sync.passes import appointments_refresh, page_size
         from proctordash.integrations.smarterproctoring.client import SmarterProctoringClient
 
         size = page_size()
@@ -236,7 +236,7 @@ def main() -> None:
             import cProfile
             import pstats
 
-            from proctordash.core import sync as core_sync
+            from proctordash.sync import engine as core_sync
 
             # no prefetch thread while profiling: time spent waiting for the GIL would be charged to whatever
             # released it (sha256, SQLite), hiding the real costs

@@ -1,4 +1,8 @@
-"""The Celery application: broker and result backend are the Redis named by REDIS_URL (or the embedded one)."""
+"""The Celery application: broker and result backend are the Redis named by REDIS_URL (or the embedded one).
+
+This module imports no app at load time (the apps import it, e.g. the health page pings workers through `app`); the
+beat start-up hook imports the sync app when it fires.
+"""
 
 import logging
 import os
@@ -37,31 +41,12 @@ def _connect_request_ids():
 
 _connect_request_ids()
 
-# Kinds refreshed at once when beat starts and the upstream's data are missing or not fresh.
-STARTUP_REFRESHES = {"smarterproctoring": "appointments_full", "proctorexam": "proctorexam"}
-
-
-def refresh_stale_data() -> list[str]:
-    """Queue a refresh for every upstream whose cached data are missing or not fresh; returns the kinds queued.
-
-    Beat's interval schedules first fire one interval after beat starts, so without this a fresh deployment (or the
-    demo) would show no appointments for up to SYNC_APPOINTMENTS_FULL_INTERVAL. refresh_request() answers with the
-    run already queued or running, so a second beat or a restart cannot double the work.
-    """
-    from proctordash.core.freshness import freshness_get
-    from proctordash.core.sync import refresh_request
-
-    queued = []
-    for upstream, kind in STARTUP_REFRESHES.items():
-        if freshness_get(upstream).state != "fresh":
-            refresh_request(kind=kind)
-            queued.append(kind)
-    return queued
-
 
 @beat_init.connect
 def _refresh_stale_data_when_beat_starts(sender=None, **kwargs):
     try:
+        from proctordash.sync.startup import refresh_stale_data
+
         queued = refresh_stale_data()
     except Exception:  # the database or broker may still be starting; the schedule will catch up
         logger.exception("Could not queue the start-up refresh")

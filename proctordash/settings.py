@@ -88,7 +88,10 @@ INSTALLED_APPS = [
     "proctordash.appointments",
     "proctordash.exams",
     "proctordash.monitoring",
+    "proctordash.learners",
+    "proctordash.sync",
     "proctordash.sandbox",
+    "proctordash.demo",
 ]
 
 MIDDLEWARE = [
@@ -127,7 +130,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "proctordash.core.context_processors.layout",
+                "proctordash.accounts.context_processors.layout",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -188,7 +191,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
 # A task's visibility timeout must exceed its longest run, or Redis hands it to a second worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_BEAT_SCHEDULE: dict = {}  # filled by the sync module from the intervals below
 
 SYNC_APPOINTMENTS_FULL_INTERVAL = envint("SYNC_APPOINTMENTS_FULL_INTERVAL", 3600, minimum=10)
 SYNC_APPOINTMENTS_INCREMENTAL_INTERVAL = envint("SYNC_APPOINTMENTS_INCREMENTAL_INTERVAL", 120, minimum=5)
@@ -204,15 +206,6 @@ SYNC_MAX_INLINE_PAUSE = envint("SYNC_MAX_INLINE_PAUSE", 30, minimum=0)
 # a task whose upstream is down retries after SYNC_RETRY_BASE s, doubling each time, at most SYNC_RETRY_MAX s
 SYNC_RETRY_BASE = envint("SYNC_RETRY_BASE", 30, minimum=1)
 SYNC_RETRY_MAX = envint("SYNC_RETRY_MAX", 900, minimum=1)
-CELERY_BEAT_SCHEDULE.update({
-    "appointments-full": {"task": "proctordash.appointments.tasks.refresh_appointments_task",
-                          "schedule": float(SYNC_APPOINTMENTS_FULL_INTERVAL), "kwargs": {"incremental": False}},
-    "appointments-incremental": {"task": "proctordash.appointments.tasks.refresh_appointments_task",
-                                 "schedule": float(SYNC_APPOINTMENTS_INCREMENTAL_INTERVAL),
-                                 "kwargs": {"incremental": True}},
-    "proctorexam": {"task": "proctordash.monitoring.tasks.refresh_proctorexam_task",
-                    "schedule": float(SYNC_PROCTOREXAM_INTERVAL)},
-})
 
 # --- Content-Security-Policy: no inline script, no eval, nothing from other origins (no CDN) ----------------------
 # Inline *styles* stay allowed (chart bars, progress widths); every script is a static file with data-* hooks, and
@@ -326,7 +319,8 @@ MONITOR_NO_RECORDING_AFTER = envint("MONITOR_NO_RECORDING_AFTER", 600, minimum=6
 READINESS_DAYS = envint("READINESS_DAYS", 3, minimum=1)
 UPSTREAM_ALERT_AFTER = envint("UPSTREAM_ALERT_AFTER", 1800, minimum=60)  # failing or stale this long: e-mail support
 MONITORING_ALERT_CHECK_INTERVAL = envint("MONITORING_ALERT_CHECK_INTERVAL", 60, minimum=10)
-CELERY_BEAT_SCHEDULE["monitoring-check-alerts"] = {
-    "task": "proctordash.monitoring.alert_tasks.check_alerts_task",
-    "schedule": MONITORING_ALERT_CHECK_INTERVAL,
-}
+
+# --- Celery beat: every periodic task, built from the intervals above (proctordash/sync/schedule.py) ---------------
+from proctordash.sync.schedule import beat_schedule  # noqa: E402  (a plain module: no Django, no app imports)
+
+CELERY_BEAT_SCHEDULE = beat_schedule(globals())

@@ -6,8 +6,9 @@ from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
+from proctordash.accounts.context_processors import navigation_for
 from proctordash.accounts.models import StaffProfile
-from proctordash.core.permissions import staff_required
+from proctordash.accounts.permissions import staff_required
 
 
 def time_zone_choices() -> list[tuple[str, str]]:
@@ -35,3 +36,11 @@ def profile(request: HttpRequest):
             return redirect("profile")
     courses = list(request.user.course_assignments.values_list("course_sid", flat=True))
     return TemplateResponse(request, "accounts/profile.html", {"form": form, "courses": courses})
+
+
+def home(request: HttpRequest):
+    """Send staff to the first page their role has; an account without a role sees why it has nothing."""
+    nav = navigation_for(request.user)
+    if nav:
+        return redirect(nav[0]["url"])
+    return TemplateResponse(request, "core/home.html", {})

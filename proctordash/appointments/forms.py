@@ -343,10 +343,3 @@ def quick_ranges(now: datetime | None = None) -> list[tuple[str, str, str]]:
         ("Next 7 days", today.isoformat(), (today + 7 * day).isoformat()),
         ("Last 7 days", (today - 6 * day).isoformat(), (today + day).isoformat()),
     ]
-
-
-class LearnerLookupForm(forms.Form):
-    """The learner lookup's one box (also the header's "Find a learner"). A CharField refuses NUL characters and
-    over-long input with an error naming the box, instead of a database error."""
-
-    q = forms.CharField(required=False, max_length=200, label="Name, e-mail or learner SID")

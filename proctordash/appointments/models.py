@@ -19,7 +19,7 @@ class AppointmentQuerySet(models.QuerySet):
         return self.filter(removed_at__isnull=True)
 
     def for_user(self, user):
-        from proctordash.core.permissions import ALL, visible_course_sids
+        from proctordash.accounts.permissions import ALL, visible_course_sids
 
         sids = visible_course_sids(user)
         if sids is ALL:

@@ -16,11 +16,8 @@ def sessions_refresh(*, appointment):
     when no refresh could be requested."""
     if not (appointment.enrollment_sid and appointment.exam_sid):
         return None
-    try:
-        from proctordash.appointments.services import sessions_refresh_request
-    except ImportError:
-        log.warning("sessions_refresh_request is not available; showing cached sessions only")
-        return None
+    from proctordash.sync.passes import sessions_refresh_request
+
     try:
         return sessions_refresh_request(enrollment_sid=appointment.enrollment_sid, exam_sid=appointment.exam_sid)
     except Exception as exc:  # broker down, Redis down: the cached list is still worth showing
@@ -29,8 +26,6 @@ def sessions_refresh(*, appointment):
 
 
 def run_get(run_id: int):
-    try:
-        from proctordash.core.sync import run_get as get
-    except ImportError:
-        return None
+    from proctordash.sync.engine import run_get as get
+
     return get(run_id)

@@ -25,7 +25,7 @@ from proctordash.appointments.forms import DEFAULT_SORT, EXACT_FILTERS, SORT_KEY
 from proctordash.appointments.models import (Appointment, Course, CourseOffering, EnrollmentExamSession, Exam,
                                              SavedView)
 from proctordash.core import timezones, vocabulary
-from proctordash.core.permissions import ALL, can_view_course, visible_course_sids
+from proctordash.accounts.permissions import ALL, can_view_course, visible_course_sids
 
 LIST_COLUMNS = [  # what the list and the export read: no `raw` (it can be large)
     "id", "sid", "appointment_date", "learner_first_name", "learner_last_name", "learner_email", "learner_sid",
@@ -167,7 +167,7 @@ def picker_choices(*, user) -> tuple[list[Choice], list[Choice], list[tuple]]:
 def _picker_key(*, user, generation=_UNREAD) -> str | None:
     """The pickers' cache key (sync generation and course scope), or None before the first successful sync.
     `generation`: the appointment sync's last success time when the caller already read it (None: never)."""
-    from proctordash.monitoring.models import UpstreamState
+    from proctordash.sync.models import UpstreamState
 
     if generation is _UNREAD:
         generation = (UpstreamState.objects.filter(upstream="smarterproctoring")
@@ -258,51 +258,3 @@ def review_queue(*, user, now: datetime | None = None) -> list[ReviewGroup]:
         total = len(rows) if len(rows) < REVIEW_GROUP_LIMIT else qs.count()
         groups.append(ReviewGroup(key, label, rows, total))
     return groups
-
-
-# --- learner lookup ------------------------------------------------------------------------------------------------
-LOOKUP_LIMIT = 200
-
-
-@dataclass
-class LearnerLookup:
-    query: str
-    appointments: list
-    appointments_total: int
-    sessions: list
-    sessions_total: int
-    proctorexam_visible: bool
-
-
-def learner_lookup(*, user, query: str) -> LearnerLookup:
-    """Appointments (SmarterProctoring) and student sessions (ProctorExam) whose learner name, e-mail or SID contains
-    every word of the query. ProctorExam sessions carry no course, so only roles that see every course get them."""
-    from proctordash.monitoring.models import StudentSession
-
-    terms = query.lower().split()
-    appointments = appointment_base(user=user)
-    for term in terms:
-        appointments = appointments.filter(
-            Q(learner_first_name_search__contains=term) | Q(learner_last_name_search__contains=term)
-            | Q(learner_email_search__contains=term) | Q(learner_sid_search__contains=term)
-        )
-    appointments = appointments.only(*LIST_COLUMNS).order_by(
-        "learner_last_name", "learner_first_name", "learner_sid", F("appointment_date").desc(nulls_last=True), "sid")
-    appointment_rows = list(appointments[:LOOKUP_LIMIT])
-    appointments_total = len(appointment_rows) if len(appointment_rows) < LOOKUP_LIMIT else appointments.count()
-
-    visible = visible_course_sids(user) is ALL
-    session_rows, sessions_total = [], 0
-    if visible:
-        # the same person across upstreams: every word in their name or e-mail, or an e-mail their appointments carry
-        matches = Q()
-        for term in terms:
-            matches &= Q(name__icontains=term) | Q(email__icontains=term)
-        emails = {a.learner_email for a in appointment_rows if a.learner_email}
-        if emails:
-            matches |= Q(email__in=emails)
-        sessions = StudentSession.objects.filter(removed_at__isnull=True).filter(matches).select_related("exam")
-        sessions = sessions.order_by("name", "email", F("start_time").desc(nulls_last=True), "id")
-        session_rows = list(sessions[:LOOKUP_LIMIT])
-        sessions_total = len(session_rows) if len(session_rows) < LOOKUP_LIMIT else sessions.count()
-    return LearnerLookup(query, appointment_rows, appointments_total, session_rows, sessions_total, visible)

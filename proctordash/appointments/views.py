@@ -1,5 +1,5 @@
 """Appointment screens: the filterable list (page + results fragment), one appointment, the CSV export, saved views,
-the review queue and the learner lookup. Views are thin: selectors read the cache, never the upstream."""
+the review queue (the learner lookup is proctordash/learners/). Views are thin: selectors read the cache, never the upstream."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from django.views.decorators.http import require_GET, require_POST
 from proctordash.accounts.models import Role
 from proctordash.appointments import charts, export, refresh, rendering, selectors
 from proctordash.appointments.forms import (DEFAULT_PER_PAGE, DEFAULT_SORT, FILTER_KEYS, PER_PAGE_CHOICES,
-                                            AppointmentFilterForm, LearnerLookupForm, quick_ranges)
+                                            AppointmentFilterForm, quick_ranges)
 from proctordash.appointments.models import SavedView
 from proctordash.core import vocabulary
-from proctordash.core.freshness import freshness_get
-from proctordash.core.permissions import can_edit_course, role_required, staff_required
-from proctordash.monitoring.models import UpstreamState
+from proctordash.sync.freshness import freshness_get
+from proctordash.accounts.permissions import can_edit_course, role_required, staff_required
+from proctordash.sync.models import UpstreamState
 
 COLUMNS = [  # (sort key, header) in display order; None = not sortable
     ("appointmentDate", "Appointment"),
@@ -287,7 +287,7 @@ def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("appointments:list")
 
 
-# --- review queue and learner lookup ---------------------------------------------------------------------------------
+# --- review queue ---------------------------------------------------------------------------------
 @require_GET
 @role_required(Role.COORDINATOR, Role.SUPPORT)
 def review_queue(request: HttpRequest) -> TemplateResponse:
@@ -296,25 +296,4 @@ def review_queue(request: HttpRequest) -> TemplateResponse:
     return TemplateResponse(request, "appointments/review.html", {
         "groups": selectors.review_queue(user=request.user, now=now), "now": now,
         "limit": selectors.REVIEW_GROUP_LIMIT,
-    })
-
-
-@require_GET
-@staff_required
-def learner_lookup(request: HttpRequest) -> TemplateResponse:
-    """One search box for a learner across both upstreams (name, e-mail or SID)."""
-    form = LearnerLookupForm(request.GET)
-    query = form.cleaned_data["q"] if form.is_valid() else ""
-    result = selectors.learner_lookup(user=request.user, query=query) if query else None
-    learners = []
-    if result:
-        by_learner: dict[tuple, dict] = {}
-        for row in result.appointments:
-            key = (row.learner_sid or row.learner_email or row.learner_name)
-            entry = by_learner.setdefault(key, {"name": row.learner_name, "email": row.learner_email,
-                                                "sid": row.learner_sid, "appointments": []})
-            entry["appointments"].append(row)
-        learners = list(by_learner.values())
-    return TemplateResponse(request, "appointments/lookup.html", {
-        "form": form, "query": query, "result": result, "learners": learners, "limit": selectors.LOOKUP_LIMIT,
     })

@@ -14,7 +14,7 @@ from django.db import models
 
 class ForUserQuerySet(models.QuerySet):
     def for_user(self, user):
-        from proctordash.core.permissions import ALL, visible_course_sids
+        from proctordash.accounts.permissions import ALL, visible_course_sids
 
         sids = visible_course_sids(user)
         if sids is ALL:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from proctordash.accounts.models import Role
-from proctordash.core.permissions import (
+from proctordash.accounts.permissions import (
     can_edit_course,
     require_course_edit,
     require_course_view,

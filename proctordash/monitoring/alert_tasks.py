@@ -1,7 +1,6 @@
-"""The beat-scheduled health check (CELERY_BEAT_SCHEDULE["monitoring-check-alerts"] in settings).
+"""The beat-scheduled health check (entry "monitoring-check-alerts" in proctordash/sync/schedule.py).
 
-A module of its own so it does not collide with the sync part's monitoring/tasks.py; apps.py imports it so the
-worker registers the task.
+apps.py imports this module so the worker registers the task (Celery autodiscovers only `tasks` modules).
 """
 
 from __future__ import annotations

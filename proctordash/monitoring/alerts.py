@@ -16,7 +16,7 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from proctordash.core.timezones import dashboard_zone, format_in_zone
-from proctordash.monitoring.models import SyncRun, Upstream, UpstreamState
+from proctordash.sync.models import SyncRun, Upstream, UpstreamState
 
 log = logging.getLogger(__name__)
 

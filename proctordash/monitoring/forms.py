@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from proctordash.core.vocabulary import PROCTOREXAM_SESSION_STATUSES
-from proctordash.monitoring.models import SyncRun
+from proctordash.sync.models import SyncRun
 from proctordash.monitoring.selectors import status_label
 
 

@@ -16,41 +16,18 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from proctordash.core.freshness import Freshness, freshness_get
-from proctordash.monitoring.models import SyncRun, Upstream, UpstreamState
+from proctordash.core.redisprobe import HEALTH_REDIS_TIMEOUT, describe_redis_error, redis_probe_client  # noqa: F401
+from proctordash.sync.freshness import Freshness, freshness_get
+from proctordash.sync.models import SyncRun, Upstream, UpstreamState
 
 log = logging.getLogger(__name__)
 
-HEALTH_REDIS_TIMEOUT = 0.5  # seconds, connect and read: /healthz must answer fast when Redis is gone
 WORKER_PING_TIMEOUT = 0.5
 WORKERS_KEY = "proctordash:monitoring:workers"  # hash: worker name -> ISO time last seen answering a ping
 BEAT_TICK_KEY = "proctordash:monitoring:beat-tick"  # ISO time the beat-scheduled alert check last ran
 PING_CACHE_KEY = "proctordash:monitoring:ping-at"  # a ping is sent at most every PING_EVERY seconds
 PING_EVERY = 10
 QUEUE_NAME = "celery"  # Celery's default queue: a Redis list of that name on the broker
-
-
-def redis_probe_client() -> redis.Redis:
-    """A fresh client on the Redis of the default cache (the same server as the broker), with short timeouts."""
-    location = settings.CACHES["default"]["LOCATION"]
-    if isinstance(location, (list, tuple)):
-        location = location[0]
-    return redis.Redis.from_url(location, socket_timeout=HEALTH_REDIS_TIMEOUT,
-                                socket_connect_timeout=HEALTH_REDIS_TIMEOUT, retry_on_timeout=False)
-
-
-def describe_redis_error(exc: BaseException) -> str:
-    """A reason fit for an unauthenticated page: the kind of failure, never the URL (it may carry a password)."""
-    if isinstance(exc, redis.TimeoutError):
-        return f"Redis did not answer within {HEALTH_REDIS_TIMEOUT:g} s"
-    if isinstance(exc, redis.AuthenticationError):
-        return "Redis refused the credentials"
-    if isinstance(exc, redis.ConnectionError):
-        text = str(exc).lower()
-        if "refused" in text or "no such file" in text or "not found" in text:
-            return "Redis unreachable: connection refused"
-        return "Redis unreachable: connection failed"
-    return f"Redis error ({type(exc).__name__})"
 
 
 # --- /healthz ------------------------------------------------------------------------------------------------------

@@ -1,17 +1,12 @@
-"""ProctorExam's cached exams, student sessions and incidents, and the bookkeeping of every sync run.
+"""ProctorExam's cached exams, student sessions and incidents: what the live monitor reads.
 
-The live monitor reads the ProctorExam tables; the freshness banner and the health page read SyncRun and
-UpstreamState.
+The bookkeeping of sync runs (SyncRun, UpstreamState) lives in proctordash.sync.models; the rows here are written by
+the sync engine through proctordash/monitoring/mapping.py.
 """
 
 from __future__ import annotations
 
 from django.db import models
-
-
-class Upstream(models.TextChoices):
-    SMARTERPROCTORING = "smarterproctoring", "SmarterProctoring"
-    PROCTOREXAM = "proctorexam", "ProctorExam"
 
 
 class ProctorExamExam(models.Model):
@@ -64,59 +59,3 @@ class Incident(models.Model):
     created_at = models.DateTimeField(null=True, blank=True, db_index=True)
     first_seen_at = models.DateTimeField(auto_now_add=True, db_index=True)
     raw = models.JSONField(default=dict)
-
-
-class SyncRun(models.Model):
-    class Kind(models.TextChoices):
-        APPOINTMENTS_FULL = "appointments_full", "Appointments (full)"
-        APPOINTMENTS_INCREMENTAL = "appointments_incremental", "Appointments (incremental)"
-        SESSIONS = "sessions", "Enrollment exam sessions"
-        PROCTOREXAM = "proctorexam", "ProctorExam sessions"
-
-    class Outcome(models.TextChoices):
-        QUEUED = "queued", "Queued"  # requested, waiting for a worker
-        RUNNING = "running", "Running"
-        SUCCESS = "success", "Succeeded"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"  # a run of the same kind was already running; see error_summary
-
-    kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
-    upstream = models.CharField(max_length=30, choices=Upstream.choices)
-    scope = models.CharField(max_length=200, blank=True)  # e.g. the enrollment/exam of a sessions refresh
-    started_at = models.DateTimeField(db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
-    pages = models.IntegerField(default=0)
-    pages_total = models.IntegerField(null=True, blank=True)
-    records_expected = models.IntegerField(null=True, blank=True)  # the `total` / X-Pagination-Item-Count announced
-    records_seen = models.IntegerField(default=0)
-    records_created = models.IntegerField(default=0)
-    records_updated = models.IntegerField(default=0)
-    records_removed = models.IntegerField(default=0)
-    requests_made = models.IntegerField(default=0)  # upstream HTTP requests (pages) this run made
-    error_summary = models.TextField(blank=True)
-    notes = models.TextField(blank=True)  # e.g. why removal marking was skipped on an otherwise good pass
-    task_id = models.CharField(max_length=100, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)  # a running run whose heartbeat stops was killed
-
-    class Meta:
-        ordering = ["-started_at"]
-        get_latest_by = "started_at"
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
-
-
-class UpstreamState(models.Model):
-    """Per upstream: last fully successful refresh, last error, rate limiting, and the alert e-mail state."""
-
-    upstream = models.CharField(max_length=30, choices=Upstream.choices, unique=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    consecutive_failures = models.IntegerField(default=0)
-    rate_limited_until = models.DateTimeField(null=True, blank=True)
-    alert_open_since = models.DateTimeField(null=True, blank=True)  # an outage alert was e-mailed; cleared on recovery
-
-    def __str__(self) -> str:
-        return self.get_upstream_display()

@@ -29,14 +29,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from proctordash.accounts.models import Role
-from proctordash.core import sync
-from proctordash.core.freshness import freshness_get
-from proctordash.core.permissions import can_trigger_refresh, role_required
+from proctordash.sync import engine as sync
+from proctordash.sync.freshness import freshness_get
+from proctordash.accounts.permissions import can_trigger_refresh, role_required
 from proctordash.core.timezones import dashboard_zone, format_in_zone
 from proctordash.monitoring import health as health_selectors
 from proctordash.monitoring import selectors
 from proctordash.monitoring.forms import MonitorFilterForm, ReadinessForm, RefreshForm
-from proctordash.monitoring.models import SyncRun
+from proctordash.sync.models import SyncRun
 from proctordash.monitoring.rows import RowRenderer
 
 monitoring_staff = role_required(Role.COORDINATOR, Role.SUPPORT)

@@ -10,9 +10,9 @@ from tests.exams.conftest import cfg, clean_sandbox, sp, world  # noqa: F401
 
 @pytest.fixture
 def synced(sandbox):
-    from proctordash.appointments.services import appointments_refresh
-    from proctordash.core import sync
-    from proctordash.monitoring.services import proctorexam_refresh
+    from proctordash.sync.passes import appointments_refresh
+    from proctordash.sync import engine as sync
+    from proctordash.sync.passes import proctorexam_refresh
 
     sandbox.set_faults()
     sandbox.reset()

@@ -43,7 +43,7 @@ def test_login_page_with_errors(page, live_server, coordinator):
 
 
 def test_every_page_in_the_navigation(login_page, live_server, coordinator):
-    from proctordash.core.context_processors import navigation_for
+    from proctordash.accounts.context_processors import navigation_for
 
     page = login_page(coordinator)
     failures = {}

@@ -116,8 +116,8 @@ def test_configuration_form_by_keyboard(clean_sandbox, sp, login_page, live_serv
 
 
 def test_monitor_by_keyboard(sandbox, login_page, live_server, coordinator):
-    from proctordash.core import sync
-    from proctordash.monitoring.services import proctorexam_refresh
+    from proctordash.sync import engine as sync
+    from proctordash.sync.passes import proctorexam_refresh
 
     sandbox.set_faults()
     sandbox.reset()

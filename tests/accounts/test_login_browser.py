@@ -12,7 +12,7 @@ def test_coordinator_signs_in_and_sees_role_navigation(login_page, coordinator):
     assert page.locator(".role-badge").inner_text() == "Coordinator"
     labels = nav.get_by_role("link").all_inner_texts()
     # Every installed page a coordinator may open is in the navigation.
-    from proctordash.core.context_processors import navigation_for
+    from proctordash.accounts.context_processors import navigation_for
 
     assert labels == [item["label"] for item in navigation_for(coordinator)]
 

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.urls import reverse
 
-from proctordash.core import permissions
+from proctordash.accounts import permissions
 from tests.conftest import COURSE_A, COURSE_B
 
 pytestmark = pytest.mark.django_db

@@ -174,7 +174,7 @@ def test_list_query_count_is_constant(client_for, coordinator, instructor_a, dja
     # read), per-day-and-status counts (the total, the per-status counts and the chart), page rows, saved views. The
     # session is not rewritten while unchanged and touched within SESSION_TOUCH_INTERVAL (proctordash/core/sessions.py;
     # test_session_touch.py).
-    from proctordash.monitoring.models import UpstreamState
+    from proctordash.sync.models import UpstreamState
 
     UpstreamState.objects.create(upstream="smarterproctoring", last_success_at=timezone.now())
     client = client_for(coordinator)
@@ -200,7 +200,7 @@ def test_list_query_count_is_constant(client_for, coordinator, instructor_a, dja
 
 
 def test_pickers_are_cached_per_sync_generation_and_course_scope(client_for, coordinator, instructor_a, instructor_b):
-    from proctordash.monitoring.models import UpstreamState
+    from proctordash.sync.models import UpstreamState
 
     state = UpstreamState.objects.create(upstream="smarterproctoring", last_success_at=timezone.now())
     CourseFactory(sid=COURSE_A, title="Biology Cached")
@@ -464,7 +464,7 @@ def test_detail_survives_malformed_raw(client_for, coordinator):
 
 
 def test_opening_an_appointment_asks_for_a_sessions_refresh_and_polls(client_for, coordinator):
-    from proctordash.monitoring.models import SyncRun
+    from proctordash.sync.models import SyncRun
 
     a = AppointmentFactory(enrollment_sid="EN" + "1" * 32, exam_sid="EX" + "1" * 32)
     client = client_for(coordinator)
@@ -487,7 +487,7 @@ def test_opening_an_appointment_asks_for_a_sessions_refresh_and_polls(client_for
 
 
 def test_detail_degrades_when_the_queue_is_down(client_for, coordinator, settings, monkeypatch, tmp_path):
-    from proctordash.core import sync
+    from proctordash.sync import engine as sync
 
     # a real Redis that is not there: a socket path nobody listens on (the cached client is dropped first)
     settings.REDIS_URL = f"unix://{tmp_path}/nobody-listens.sock"

@@ -5,14 +5,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from proctordash.celery import app, refresh_stale_data
-from proctordash.monitoring.models import SyncRun, UpstreamState
+from proctordash.celery import app
+from proctordash.sync.startup import refresh_stale_data
+from proctordash.sync.models import SyncRun, UpstreamState
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _clear_requests() -> None:
-    from proctordash.core.sync import KEY_PREFIX, redis_client
+    from proctordash.sync.engine import KEY_PREFIX, redis_client
 
     app.control.purge()
     client = redis_client()

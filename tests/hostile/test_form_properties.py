@@ -188,7 +188,7 @@ def test_saved_view_delete_of_anything_else_is_404(client_for, coordinator, pk):
 @given(kind=nasty_text, htmx=st.booleans())
 def test_health_refresh_refuses_unknown_kinds(client_for, coordinator, kind, htmx):
     from proctordash.monitoring.forms import REFRESH_KINDS
-    from proctordash.monitoring.models import SyncRun
+    from proctordash.sync.models import SyncRun
 
     if kind in {k for k, _ in REFRESH_KINDS}:
         return

@@ -67,9 +67,9 @@ def assert_formula_safe(body: str, where: str) -> int:
 @pytest.fixture
 def synced(sandbox):
     """The sandbox's seeded world, synced into our cache through the real services."""
-    from proctordash.appointments.services import appointments_refresh
-    from proctordash.core import sync
-    from proctordash.monitoring.services import proctorexam_refresh
+    from proctordash.sync.passes import appointments_refresh
+    from proctordash.sync import engine as sync
+    from proctordash.sync.passes import proctorexam_refresh
 
     sandbox.set_faults()
     sandbox.reset()
@@ -220,7 +220,7 @@ def test_readiness_csv_guard_with_hostile_learners(client_for, coordinator):
 
 def test_alert_emails_are_plain_text_with_hostile_error_text(db, settings):
     from proctordash.monitoring.alerts import alerts_check
-    from proctordash.monitoring.models import UpstreamState
+    from proctordash.sync.models import UpstreamState
 
     settings.UPSTREAM_ALERT_AFTER = 0
     settings.SUPPORT_EMAIL = "support@example.edu"

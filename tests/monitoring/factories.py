@@ -9,7 +9,8 @@ import factory
 from django.utils import timezone
 
 from proctordash.appointments.models import Appointment
-from proctordash.monitoring.models import Incident, ProctorExamExam, StudentSession, SyncRun, UpstreamState
+from proctordash.monitoring.models import Incident, ProctorExamExam, StudentSession
+from proctordash.sync.models import SyncRun, UpstreamState
 
 
 def _hash(obj) -> str:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from proctordash.monitoring.alert_tasks import check_alerts_task
 from proctordash.monitoring.alerts import alerts_check
-from proctordash.monitoring.models import SyncRun, UpstreamState
+from proctordash.sync.models import SyncRun, UpstreamState
 from tests.monitoring.factories import SyncRunFactory, UpstreamStateFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.utils import timezone
 from proctordash.core import embedded_redis
 from proctordash.integrations import recording
 from proctordash.monitoring import health
-from proctordash.monitoring.models import SyncRun
+from proctordash.sync.models import SyncRun
 from tests.monitoring.factories import SyncRunFactory, UpstreamStateFactory
 
 pytestmark = pytest.mark.django_db

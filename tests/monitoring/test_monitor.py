@@ -410,7 +410,7 @@ def test_the_freshness_banner_version_changes_when_refreshes_pause():
     """The poll re-renders the banner only when its version changes: a pause must change it within the minute."""
     import dataclasses
 
-    from proctordash.core.freshness import Freshness
+    from proctordash.sync.freshness import Freshness
     from proctordash.monitoring.views import freshness_banner_version
 
     now = timezone.now()

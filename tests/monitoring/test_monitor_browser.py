@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from proctordash.core import sync
+from proctordash.sync import engine as sync
 from proctordash.monitoring.models import Incident, StudentSession
-from proctordash.monitoring.services import proctorexam_refresh
+from proctordash.sync.passes import proctorexam_refresh
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -25,7 +25,7 @@ import time
 import pytest
 import requests
 
-from proctordash.core.freshness import PAUSE_PROBE_EVERY
+from proctordash.sync.freshness import PAUSE_PROBE_EVERY
 
 from .stack import PrivatePostgres, Stack, StackUnavailable, wait_until
 

@@ -92,7 +92,7 @@ def sync_settings(settings):
 def clean_sync_state(request):
     """No lock, pause or queued request left by an earlier test; no fault left in the sandbox."""
     from proctordash.celery import app
-    from proctordash.core.sync import KEY_PREFIX, redis_client
+    from proctordash.sync.engine import KEY_PREFIX, redis_client
 
     def clean():
         client = redis_client()
@@ -117,7 +117,7 @@ def worker(django_db_setup, django_db_blocker):
 
 def upstream_appointments(**filters) -> dict[str, str]:
     """sid → content hash of every appointment the sandbox serves now (read with the real client)."""
-    from proctordash.core.upsert import content_hash
+    from proctordash.sync.upsert import content_hash
     from proctordash.integrations.smarterproctoring.client import SmarterProctoringClient
 
     with SmarterProctoringClient.from_settings() as client:

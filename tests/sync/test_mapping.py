@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from proctordash.appointments.models import Appointment, Course, Exam
-from proctordash.appointments.services import appointment_row, appointments_write, review_status_of
-from proctordash.core.upsert import content_hash
+from proctordash.appointments.mapping import appointment_row, appointments_write, review_status_of
+from proctordash.sync.upsert import content_hash
 from proctordash.sandbox import data
 
 
@@ -123,7 +123,7 @@ def test_new_rows_copied_straight_in_and_a_concurrent_insert_falls_back_to_the_u
     the stored rows, nothing of the COPY stays and the whole batch is upserted instead: no error, no duplicate."""
     from django.utils import timezone
 
-    from proctordash.core.upsert import bulk_upsert
+    from proctordash.sync.upsert import bulk_upsert
 
     now = timezone.now()
     rows = [appointment_row(raw, now=now) for raw in records[:120]]
@@ -140,6 +140,6 @@ def test_new_rows_copied_straight_in_and_a_concurrent_insert_falls_back_to_the_u
 
 
 def test_counts_in_other_digit_forms_are_read_or_dropped_never_raised():
-    from proctordash.core.upsert import parse_int
+    from proctordash.sync.upsert import parse_int
 
     assert parse_int("²") is None and parse_int("٣") == 3 and parse_int("-12") == -12

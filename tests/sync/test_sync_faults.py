@@ -7,11 +7,12 @@ import pytest
 from django.utils import timezone
 
 from proctordash.appointments.models import Appointment, EnrollmentExamSession
-from proctordash.appointments.services import appointments_refresh, sessions_refresh, sessions_refresh_request
-from proctordash.core import sync
+from proctordash.sync.passes import appointments_refresh, sessions_refresh, sessions_refresh_request
+from proctordash.sync import engine as sync
 from proctordash.integrations.exceptions import UpstreamError
-from proctordash.monitoring.models import Incident, ProctorExamExam, StudentSession, SyncRun, UpstreamState
-from proctordash.monitoring.services import proctorexam_refresh, refresh_request
+from proctordash.monitoring.models import Incident, ProctorExamExam, StudentSession
+from proctordash.sync.models import SyncRun, UpstreamState
+from proctordash.sync.passes import proctorexam_refresh, refresh_request
 
 from .conftest import cache_snapshot, cached_appointments, upstream_appointments
 
@@ -149,7 +150,7 @@ def test_already_running_is_refused_without_a_trace(sandbox, sync_settings):
 def test_incremental_checks_a_missing_row_before_removing_it(sandbox, sync_settings):
     from datetime import timedelta
 
-    from proctordash.appointments.services import incremental_window
+    from proctordash.sync.passes import incremental_window
 
     appointments_refresh()
     after, before = incremental_window()

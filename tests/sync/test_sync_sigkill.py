@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from proctordash.appointments.models import Appointment
-from proctordash.core import sync
-from proctordash.monitoring.models import SyncRun
-from proctordash.monitoring.services import refresh_request
+from proctordash.sync import engine as sync
+from proctordash.sync.models import SyncRun
+from proctordash.sync.passes import refresh_request
 
 from .conftest import LOCK_TTL, Worker, cached_appointments, upstream_appointments, wait_for
 from .test_sync_worker import sync_until_stable

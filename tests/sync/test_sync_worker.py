@@ -8,11 +8,11 @@ import pytest
 from django.utils import timezone
 
 from proctordash.appointments.models import Appointment, Course, Exam
-from proctordash.appointments.services import incremental_window
-from proctordash.appointments.tasks import refresh_appointments_task
-from proctordash.core import sync
-from proctordash.monitoring.models import SyncRun, UpstreamState
-from proctordash.monitoring.services import refresh_request
+from proctordash.sync.passes import incremental_window
+from proctordash.sync.tasks import refresh_appointments_task
+from proctordash.sync import engine as sync
+from proctordash.sync.models import SyncRun, UpstreamState
+from proctordash.sync.passes import refresh_request
 
 from .conftest import (
     LOCK_TTL,
@@ -123,7 +123,7 @@ def test_a_refresh_requested_while_one_runs_gets_the_running_one(sandbox, worker
 
 def test_rate_limit_pause_is_shared_by_every_worker(sandbox, worker, sync_settings):
     """A 429 met in this process pauses the upstream for the worker too: its run fails fast, without a request."""
-    from proctordash.appointments.services import appointments_refresh
+    from proctordash.sync.passes import appointments_refresh
     from proctordash.integrations.exceptions import UpstreamRateLimited
 
     sandbox.set_faults(appointments={"rate_limit": 1.0, "retry_after": 120})

@@ -1,6 +1,6 @@
 from django import template
 
-from proctordash.core.freshness import freshness_get
+from proctordash.sync.freshness import freshness_get
 
 register = template.Library()
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from proctordash.accounts.models import Role
-from proctordash.core.permissions import user_role
+from proctordash.accounts.permissions import user_role
 
 # (label, url name, roles that see it). A link whose URL is not installed yet is left out.
 NAVIGATION = [

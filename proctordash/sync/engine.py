@@ -1,6 +1,6 @@
-"""Machinery every sync shares: SyncRun bookkeeping, one-run-per-kind Redis locks, the shared rate-limit pause and
-UpstreamState updates. The services in appointments/services.py and monitoring/services.py use it; the health page
-and the appointment screen use `refresh_request` / `sessions_refresh_request` (re-exported there).
+"""The sync engine's machinery: SyncRun bookkeeping, one-run-per-kind Redis locks, the shared rate-limit pause and
+UpstreamState updates. The passes in passes.py run under it; pages ask for a refresh with
+`passes.refresh_request` / `passes.sessions_refresh_request`.
 
 Locks. Every running run holds a Redis key `proctordash:sync:lock:<name>` whose value is "<run id>:<token>", set with
 NX and an expiry (SYNC_LOCK_TTL). A daemon thread extends it every TTL/3 while the run is alive, so a run never loses
@@ -32,7 +32,7 @@ from django.db import reset_queries, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from proctordash.monitoring.models import SyncRun, Upstream, UpstreamState
+from proctordash.sync.models import SyncRun, Upstream, UpstreamState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,12 +46,12 @@ KIND_UPSTREAM = {
     SyncRun.Kind.PROCTOREXAM: Upstream.PROCTOREXAM,
 }
 
-# The task each kind's refresh_request enqueues (dotted paths: core must not import the apps' task modules).
+# The task each kind's refresh_request enqueues (dotted paths: tasks.py imports this module).
 KIND_TASK = {
-    SyncRun.Kind.APPOINTMENTS_FULL: "proctordash.appointments.tasks.refresh_appointments_task",
-    SyncRun.Kind.APPOINTMENTS_INCREMENTAL: "proctordash.appointments.tasks.refresh_appointments_task",
-    SyncRun.Kind.SESSIONS: "proctordash.appointments.tasks.refresh_enrollment_sessions_task",
-    SyncRun.Kind.PROCTOREXAM: "proctordash.monitoring.tasks.refresh_proctorexam_task",
+    SyncRun.Kind.APPOINTMENTS_FULL: "proctordash.sync.tasks.refresh_appointments_task",
+    SyncRun.Kind.APPOINTMENTS_INCREMENTAL: "proctordash.sync.tasks.refresh_appointments_task",
+    SyncRun.Kind.SESSIONS: "proctordash.sync.tasks.refresh_enrollment_sessions_task",
+    SyncRun.Kind.PROCTOREXAM: "proctordash.sync.tasks.refresh_proctorexam_task",
 }
 KIND_ALIASES = {"appointments": SyncRun.Kind.APPOINTMENTS_FULL, "incremental": SyncRun.Kind.APPOINTMENTS_INCREMENTAL}
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from proctordash.appointments import services as appointments
-from proctordash.appointments.models import Appointment
-from proctordash.core.sync import AlreadyRunning, SyncError, error_summary
 from proctordash.integrations.exceptions import UpstreamError
-from proctordash.monitoring import services as monitoring
+from proctordash.sync import mappings, passes
+from proctordash.sync.engine import AlreadyRunning, SyncError, error_summary
 
 
 class Command(BaseCommand):
@@ -36,11 +34,11 @@ class Command(BaseCommand):
         for step in steps:
             try:
                 if step == "appointments":
-                    runs = [appointments.appointments_refresh(incremental=incremental, wait_for_lock=wait)]
+                    runs = [passes.appointments_refresh(incremental=incremental, wait_for_lock=wait)]
                 elif step == "proctorexam":
-                    runs = [monitoring.proctorexam_refresh(wait_for_lock=wait)]
+                    runs = [passes.proctorexam_refresh(wait_for_lock=wait)]
                 else:
-                    runs = [appointments.sessions_refresh(enrollment_sid=e, exam_sid=x, wait_for_lock=wait)
+                    runs = [passes.sessions_refresh(enrollment_sid=e, exam_sid=x, wait_for_lock=wait)
                             for e, x in self._session_pairs(enrollment, exam, limit)]
             except AlreadyRunning as e:
                 failed.append(step)
@@ -66,8 +64,5 @@ class Command(BaseCommand):
             if not (enrollment and exam):
                 raise CommandError("sessions: give both --enrollment and --exam (or neither)")
             return [(enrollment, exam)]
-        after, before = appointments.incremental_window()
-        pairs = (Appointment.objects.live().filter(appointment_date__gte=after, appointment_date__lt=before)
-                 .exclude(enrollment_sid="").exclude(exam_sid="")
-                 .order_by().values_list("enrollment_sid", "exam_sid").distinct())
-        return list(pairs[:limit])
+        mapping: mappings.SessionsMapping = mappings.get(mappings.ENROLLMENT_SESSIONS)
+        return mapping.pairs_in_window(passes.incremental_window(), limit=limit)

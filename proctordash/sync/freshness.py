@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from proctordash.monitoring.models import Upstream, UpstreamState
+from proctordash.sync.models import Upstream, UpstreamState
 
 
 @dataclass
@@ -45,7 +45,7 @@ def refreshes_paused_reason() -> str:
         return _pause_probe[2]
     import redis
 
-    from proctordash.monitoring.health import describe_redis_error, redis_probe_client  # imports this module
+    from proctordash.core.redisprobe import describe_redis_error, redis_probe_client
 
     client = redis_probe_client()
     try:

@@ -1,0 +1,304 @@
+"""How SmarterProctoring's records become the appointment cache's rows: the mapping this app gives the sync engine.
+
+The engine (proctordash/sync/passes.py) fetches the pages, holds the lock and keeps the run's books; it calls
+`appointments_write` for each page and the helpers at the bottom to mark rows removed after a complete pass. Rows are
+idempotent upserts that leave unchanged rows alone (content_hash of the canonical raw JSON).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from proctordash.appointments.models import Appointment, Course, CourseOffering, EnrollmentExamSession, Exam
+from proctordash.sync.mappings import AppointmentsMapping, PageResult, SessionsMapping
+from proctordash.sync.upsert import (
+    bulk_upsert,
+    clean_raw,
+    content_hash,
+    hashed_raw,
+    obj,
+    parse_datetime,
+    parse_int,
+    stored_values,
+    text,
+)
+
+log = logging.getLogger(__name__)
+
+
+# --- mapping: upstream JSON → rows ---------------------------------------------------------------------------------
+_LENGTHS: dict[tuple[type, str], int] = {}
+
+
+def _f(model, name: str) -> int:
+    try:
+        return _LENGTHS[model, name]
+    except KeyError:
+        _LENGTHS[model, name] = length = model._meta.get_field(name).max_length
+        return length
+
+
+def review_status_of(raw: dict) -> str:
+    """As the report's reviewStatus filter: not-required unless reviewRequired is true; then complete when
+    reviewCompletedDate is set, else pending."""
+    if raw.get("reviewRequired") is not True:
+        return "not-required"
+    return "complete" if raw.get("reviewCompletedDate") not in (None, "") else "pending"
+
+
+_APPOINTMENT_TEXT = ["sid", "exam_sid", "enrollment_sid", "course_sid", "course_offering_sid", "configuration_sid",
+                     "status", "session_type", "exam_status", "learner_sid", "learner_first_name", "learner_last_name",
+                     "learner_email", "course_title", "exam_title"]
+
+
+@functools.cache
+def _row_lengths() -> dict[str, int]:
+    return {name: _f(Appointment, name) for name in _APPOINTMENT_TEXT}
+
+
+def _text(value: Any, max_length: int) -> str:
+    # text() with its common case (a short string without NUL) inlined: this runs ~15 times per written row
+    if type(value) is str and len(value) <= max_length and "\x00" not in value:
+        return value
+    return text(value, max_length)
+
+
+def appointment_row(raw: dict, *, now: datetime, hashed: tuple[Any, str, str] | None = None) -> dict[str, Any]:
+    """One List Appointments record → the Appointment row (every typed column, lowercased *_search copies,
+    search_text, raw and content_hash). `hashed` is hashed_raw(raw) when the caller has it already."""
+    raw, raw_text, digest = hashed or hashed_raw(raw)
+    get = raw.get
+    exam, enrollment, course = obj(get("exam")), obj(get("enrollment")), obj(get("course"))
+    offering, config = obj(course.get("offering")), obj(get("examConfiguration"))
+    n = _row_lengths()
+
+    first, last = _text(enrollment.get("firstName"), n["learner_first_name"]), _text(enrollment.get("lastName"), n["learner_last_name"])
+    email, learner_sid = _text(enrollment.get("email"), n["learner_email"]), _text(enrollment.get("userSid"), n["learner_sid"])
+    course_title, exam_title = _text(course.get("title"), n["course_title"]), _text(exam.get("title"), n["exam_title"])
+    return dict(
+        sid=_text(get("sid"), n["sid"]),
+        exam_sid=_text(get("examSid") or exam.get("sid"), n["exam_sid"]),
+        enrollment_sid=_text(get("enrollmentSid") or enrollment.get("enrollmentSid"), n["enrollment_sid"]),
+        # the report's courseSid filter matches course.sid (docs/architecture.md)
+        course_sid=_text(course.get("sid"), n["course_sid"]),
+        course_offering_sid=_text(offering.get("sid"), n["course_offering_sid"]),
+        configuration_sid=_text(config.get("sid"), n["configuration_sid"]),
+        status=_text(get("status"), n["status"]),
+        session_type=_text(get("sessionType"), n["session_type"]),
+        review_status=review_status_of(raw),
+        exam_status=_text(exam.get("status"), n["exam_status"]),
+        appointment_date=parse_datetime(get("appointmentDate")),
+        review_by_date=parse_datetime(get("reviewByDate")),
+        review_completed_date=parse_datetime(get("reviewCompletedDate")),
+        recording_start_date=parse_datetime(get("recordingStartDate")),
+        session_report_count=parse_int(get("sessionReportCount")),
+        learner_sid=learner_sid,
+        learner_first_name=first,
+        learner_last_name=last,
+        learner_email=email,
+        course_title=course_title,
+        exam_title=exam_title,
+        # lowercased exactly as the upstream compares (value.lower() in field.lower())
+        learner_first_name_search=first.lower(),
+        learner_last_name_search=last.lower(),
+        learner_email_search=email.lower(),
+        learner_sid_search=learner_sid.lower(),
+        course_title_search=course_title.lower(),
+        exam_title_search=exam_title.lower(),
+        # the `q` box: one line per field so a query never matches across two fields
+        search_text="\n".join([f"{first} {last}".strip(), email, course_title, exam_title]).lower(),
+        raw=raw,
+        _raw_text=raw_text,  # written as is: the JSON is serialised once, for the hash and the column
+        content_hash=digest,
+        last_seen_at=now,
+        removed_at=None,
+    )
+
+
+def course_row(raw: dict) -> dict[str, Any] | None:
+    """The course's own fields; its offering columns are filled from CourseOffering (see appointments_write)."""
+    course = obj(raw.get("course"))
+    sid = course.get("sid")
+    if not isinstance(sid, str) or not sid:
+        return None
+    C = Course
+    return dict(sid=text(sid, _f(C, "sid")), title=text(course.get("title"), _f(C, "title")),
+                code=text(course.get("code"), _f(C, "code")), offering_sid="", offering_title="")
+
+
+def offering_row(raw: dict) -> dict[str, Any] | None:
+    course = obj(raw.get("course"))
+    offering = obj(course.get("offering"))
+    sid, course_sid = offering.get("sid"), course.get("sid")
+    if not (isinstance(sid, str) and sid and isinstance(course_sid, str) and course_sid):
+        return None
+    O = CourseOffering
+    return dict(sid=text(sid, _f(O, "sid")), course_sid=text(course_sid, _f(O, "course_sid")),
+                title=text(offering.get("title"), _f(O, "title")),
+                start_date=parse_datetime(offering.get("startDate")), end_date=parse_datetime(offering.get("endDate")))
+
+
+def _latest_offerings(course_sids: list[str]) -> dict[str, tuple[str, str]]:
+    """course sid → (sid, title) of its latest offering by start date (then sid): the same answer whatever order
+    the pages came in, so a course row is only rewritten when an offering really changed."""
+    best: dict[str, tuple] = {}
+    rows = CourseOffering.objects.filter(course_sid__in=course_sids).values_list("course_sid", "start_date", "sid",
+                                                                                 "title")
+    for course_sid, start, sid, title in rows:
+        key = (start is not None, start, sid)
+        if course_sid not in best or key > best[course_sid][0]:
+            best[course_sid] = (key, sid, title)
+    return {course_sid: (sid, title) for course_sid, (_key, sid, title) in best.items()}
+
+
+def exam_row(raw: dict) -> dict[str, Any] | None:
+    exam = obj(raw.get("exam"))
+    sid = exam.get("sid") or raw.get("examSid")
+    if not isinstance(sid, str) or not sid:
+        return None
+    E = Exam
+    course_sid = exam.get("courseSid") or obj(raw.get("course")).get("sid")
+    return dict(sid=text(sid, _f(E, "sid")), course_sid=text(course_sid, _f(E, "course_sid")),
+                title=text(exam.get("title"), _f(E, "title")), type=text(exam.get("type"), _f(E, "type")),
+                status=text(exam.get("status"), _f(E, "status")), raw=clean_raw(exam))
+
+
+def _raw_of(record: Any) -> dict:
+    raw = getattr(record, "raw", record)
+    return raw if isinstance(raw, dict) else {}
+
+
+def appointments_write(records: list[Any], *, now: datetime | None = None) -> PageResult:
+    """Upsert one page of appointment records (pydantic records or raw dicts) with their courses and exams,
+    in one transaction. Unchanged rows are not written. Idempotent: safe to repeat after a crash."""
+    now = now or timezone.now()
+    raws = [_raw_of(r) for r in records]
+    # Hash first; only new or changed records are mapped and written (a pass with no change maps nothing).
+    hashed = {}
+    for record, raw in zip(records, raws):
+        sid = raw.get("sid")
+        if isinstance(sid, str) and sid:
+            hashed[text(sid, _f(Appointment, "sid"))] = (record, raw, hashed_raw(raw))
+    # (content_hash, removed_at) of the stored rows: a row is written when it is new, changed or was removed
+    stored = stored_values(Appointment, "sid", ["content_hash", "removed_at"], list(hashed))
+    changed = [(record, raw, h) for sid, (record, raw, h) in hashed.items() if stored.get(sid) != (h[2], None)]
+    # Truly malformed records are refused HERE, before anything of the page is written. The client has checked
+    # each record's identity and top-level fields while reading the page; the nested objects (exam, enrollment,
+    # course and offering, exam configuration) are validated now, for the records about to be written only (an
+    # unchanged record was validated when it was written). UpstreamBadResponse fails the run; the transaction
+    # below never starts. Raw dicts (tests, tools) carry no check and are mapped tolerantly.
+    for record, _raw, _h in changed:
+        check = getattr(record, "check_nested", None)
+        if check is not None:
+            check()
+    rows = [appointment_row(raw, now=now, hashed=h) for _record, raw, h in changed]
+    if not rows:
+        return PageResult(0, 0, list(hashed))  # nothing changed on this page: nothing to write
+    # One representative record per course, offering and exam among the records written (the last one, as the
+    # upsert would keep). Only written records count: an unchanged record's course, offering and exam objects are
+    # part of its hash, so they were written when the record was.
+    written = [raw for _record, raw, _h in changed]
+    by_course = {obj(raw.get("course")).get("sid"): raw for raw in written}
+    by_offering = {obj(obj(raw.get("course")).get("offering")).get("sid"): raw for raw in written}
+    by_exam = {obj(raw.get("exam")).get("sid") or raw.get("examSid"): raw for raw in written}
+    courses = {c["sid"]: c for c in (course_row(raw) for raw in by_course.values()) if c}
+    offerings = {o["sid"]: o for o in (offering_row(raw) for raw in by_offering.values()) if o}
+    exams = {e["sid"]: e for e in (exam_row(raw) for raw in by_exam.values()) if e}
+    with transaction.atomic():
+        created, updated, _ = bulk_upsert(Appointment, rows, key="sid", compare=["content_hash", "removed_at"],
+                                          existing=stored)
+        bulk_upsert(CourseOffering, offerings.values(), key="sid",
+                    compare=["course_sid", "title", "start_date", "end_date"], keep=())
+        for course_sid, (offering_sid, offering_title) in _latest_offerings(list(courses)).items():
+            courses[course_sid].update(offering_sid=offering_sid, offering_title=offering_title)
+        bulk_upsert(Course, courses.values(), key="sid",
+                    compare=["title", "code", "offering_sid", "offering_title"], keep=())
+        bulk_upsert(Exam, exams.values(), key="sid", compare=["course_sid", "title", "type", "status", "raw"], keep=())
+    return PageResult(created, updated, list(hashed))
+
+
+# --- enrollment exam sessions --------------------------------------------------------------------------------------
+def session_row(raw: dict, *, enrollment_sid: str, exam_sid: str, course_sid: str, now: datetime) -> dict[str, Any]:
+    raw = clean_raw(raw)
+    S = EnrollmentExamSession
+    return dict(
+        sid=text(raw.get("sid"), _f(S, "sid")), enrollment_sid=enrollment_sid, exam_sid=exam_sid,
+        course_sid=course_sid, status=text(raw.get("status"), _f(S, "status")),
+        session_type=text(raw.get("sessionType"), _f(S, "session_type")),
+        appointment_date=parse_datetime(raw.get("appointmentDate")),
+        created_date=parse_datetime(raw.get("createdDate")), edit_date=parse_datetime(raw.get("editDate")),
+        raw=raw, content_hash=content_hash(raw), last_seen_at=now, removed_at=None,
+    )
+
+
+# --- what the engine needs to mark rows removed -------------------------------------------------------------------
+def appointment_live_sids(*, seen_before: datetime, window: tuple[datetime, datetime] | None = None) -> Iterator[str]:
+    live = Appointment.objects.live().filter(last_seen_at__lt=seen_before)
+    if window:
+        live = live.filter(appointment_date__gte=window[0], appointment_date__lt=window[1])
+    return live.values_list("sid", flat=True).iterator(chunk_size=5000)
+
+
+def appointments_live_count() -> int:
+    return Appointment.objects.live().count()
+
+
+def appointments_mark_removed(sids: list[str], *, seen_before: datetime, now: datetime) -> int:
+    removed = 0
+    for start in range(0, len(sids), 500):
+        removed += Appointment.objects.filter(sid__in=sids[start:start + 500], removed_at__isnull=True,
+                                              last_seen_at__lt=seen_before).update(removed_at=now)
+    return removed
+
+
+def appointment_lookup_filters(sids: list[str]) -> dict[str, dict[str, str]]:
+    """sid → the List Appointments filters that find the record again (its exam and learner), where both are known."""
+    from proctordash.core.vocabulary import is_sid
+
+    rows = Appointment.objects.filter(sid__in=sids).only("sid", "exam_sid", "learner_sid")
+    return {a.sid: {"exam_sid": a.exam_sid, "learner_sid": a.learner_sid}
+            for a in rows if is_sid("exam", a.exam_sid) and a.learner_sid}
+
+
+def sessions_write_pair(records: list[Any], *, enrollment_sid: str, exam_sid: str, seen_before: datetime,
+                        now: datetime) -> tuple[int, int, int, int]:
+    """Upsert one enrollment's sessions for one exam (the complete list) and mark those no longer listed removed."""
+    course_sid = (Exam.objects.filter(sid=exam_sid).values_list("course_sid", flat=True).first()
+                  or Appointment.objects.filter(exam_sid=exam_sid).values_list("course_sid", flat=True).first()
+                  or "")
+    rows = [session_row(_raw_of(r), enrollment_sid=enrollment_sid, exam_sid=exam_sid, course_sid=course_sid, now=now)
+            for r in records]
+    rows = [row for row in rows if row["sid"]]
+    with transaction.atomic():
+        created, updated, _ = bulk_upsert(EnrollmentExamSession, rows, key="sid",
+                                          compare=["content_hash", "removed_at", "course_sid"])
+        seen = {row["sid"] for row in rows}
+        removed = EnrollmentExamSession.objects.filter(
+            enrollment_sid=enrollment_sid, exam_sid=exam_sid, removed_at__isnull=True, last_seen_at__lt=seen_before,
+        ).exclude(sid__in=seen).update(removed_at=now)
+    return created, updated, removed, len(rows)
+
+
+def session_pairs_in_window(window: tuple[datetime, datetime], *, limit: int) -> list[tuple[str, str]]:
+    """(enrollment, exam) pairs of the live appointments dated in the window (`sync_upstream sessions`)."""
+    pairs = (Appointment.objects.live().filter(appointment_date__gte=window[0], appointment_date__lt=window[1])
+             .exclude(enrollment_sid="").exclude(exam_sid="")
+             .order_by().values_list("enrollment_sid", "exam_sid").distinct())
+    return list(pairs[:limit])
+
+
+APPOINTMENTS = AppointmentsMapping(
+    write_page=appointments_write,
+    live_keys=appointment_live_sids,
+    live_count=appointments_live_count,
+    mark_removed=appointments_mark_removed,
+    lookup_filters=appointment_lookup_filters,
+)
+SESSIONS = SessionsMapping(write_pair=sessions_write_pair, pairs_in_window=session_pairs_in_window)

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from proctordash.learners import views
+
+urlpatterns = [
+    path("", views.lookup, name="lookup"),
+]
