@@ -1,9 +1,11 @@
 """Appointments per day, stacked by status, as plain numbers for a server-rendered SVG (no JavaScript, no CDN).
 
-Long ranges are folded into weeks so the chart stays readable (at most MAX_BARS bars)."""
+Long ranges are folded into weeks, then months, so the chart stays readable and every bar stays a target of at least
+24 px (at most MAX_BARS bars of days or weeks; months are never cut). Each bar is a link applying its date range."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -12,7 +14,8 @@ from django.utils.safestring import mark_safe
 
 from proctordash.core import vocabulary
 
-MAX_BARS = 62
+MAX_BARS = 31
+MIN_BAR_PX = 26  # a bar's width at least (24 px target + gap): the chart scrolls in its box below that
 STATUS_ORDER = [*vocabulary.APPOINTMENT_STATUSES, "(none)"]
 STATUS_CLASS = {status: f"s-{i}" for i, status in enumerate(STATUS_ORDER)}
 WIDTH, HEIGHT, GAP = 800, 120, 2
@@ -35,6 +38,8 @@ class Bar:
     x: float
     width: float
     segments: list[Segment]
+    start: date | None = None  # the bar's range, local dates: start inclusive, end exclusive
+    end: date | None = None
 
 
 @dataclass
@@ -46,6 +51,11 @@ class Chart:
     undated: int = 0  # matching appointments without a date (e.g. Needs Proctor): counted above, not charted
     width: int = WIDTH
     height: int = HEIGHT
+    link: Callable[[str, str], str] | None = None  # (after, before) → the list URL applying that range
+
+    @property
+    def min_width_px(self) -> int:
+        return len(self.bars) * MIN_BAR_PX
 
     @property
     def bars_svg(self) -> str:
@@ -58,8 +68,14 @@ class Chart:
             title = "".join(f"; {escaped.get(s.status) or escape(s.status)} {s.count}" for s in bar.segments)
             rects = "".join(f'<rect x="{bar.x}" y="{s.y}" width="{bar.width}" height="{s.height}" class="{s.css}"/>'
                             for s in bar.segments)
-            out.append(f'<g><title>{escape(bar.label)}: {bar.total}{title}</title>'
-                       f'<rect x="{bar.x}" y="0" width="{bar.width}" height="{h}" class="hit"/>{rects}</g>')
+            group = (f'<g><title>{escape(bar.label)}: {bar.total}{title}</title>'
+                     f'<rect x="{bar.x}" y="0" width="{bar.width}" height="{h}" class="hit"/>{rects}</g>')
+            if self.link is not None and bar.start is not None:
+                after, before = bar.start.isoformat(), bar.end.isoformat()
+                noun = "appointment" if bar.total == 1 else "appointments"
+                group = (f'<a href="{escape(self.link(after, before))}" data-apply aria-label="{escape(bar.label)}: {bar.total} {noun}; '
+                         f'show them">{group}</a>')
+            out.append(group)
         return mark_safe("".join(out))
 
     @property
@@ -85,20 +101,36 @@ def build_chart(rows: list[tuple]) -> Chart:
     if not per_day:
         return Chart([], "day", 0, [], undated)
     first, last = min(per_day), max(per_day)
-    unit = "day" if (last - first).days < MAX_BARS else "week"
+    if (last - first).days < MAX_BARS:
+        unit = "day"
+    elif (last - first).days < MAX_BARS * 7:
+        unit = "week"
+    else:
+        unit = "month"
+
+    def bucket_of(day: date) -> date:
+        if unit == "day":
+            return day
+        if unit == "week":
+            return day - timedelta(days=day.weekday())
+        return day.replace(day=1)
+
+    def after(key: date) -> date:
+        if unit == "day":
+            return key + timedelta(days=1)
+        if unit == "week":
+            return key + timedelta(days=7)
+        return (key.replace(day=28) + timedelta(days=4)).replace(day=1)
+
     buckets: dict[date, dict[str, int]] = {}
-    step = timedelta(days=1 if unit == "day" else 7)
-    start = first if unit == "day" else first - timedelta(days=first.weekday())
-    cursor = start
+    cursor = bucket_of(first)
     while cursor <= last:  # empty days are bars of height zero, so the x axis is time
         buckets[cursor] = {}
-        cursor += step
+        cursor = after(cursor)
     for day, counts in per_day.items():
-        key = day if unit == "day" else day - timedelta(days=day.weekday())
+        key = bucket_of(day)
         for status, n in counts.items():
             buckets[key][status] = buckets[key].get(status, 0) + n
-    if len(buckets) > MAX_BARS * 8:  # a decade of weeks: keep the most recent
-        buckets = dict(list(buckets.items())[-MAX_BARS * 8:])
     max_total = max((sum(c.values()) for c in buckets.values()), default=0) or 1
     slot = WIDTH / len(buckets)
     bars = []
@@ -114,7 +146,9 @@ def build_chart(rows: list[tuple]) -> Chart:
             h = HEIGHT * n / max_total
             y -= h
             segments.append(Segment(status, n, round(y, 2), round(h, 2), STATUS_CLASS[status]))
-        label = key.strftime("%a %d %b %Y") if unit == "day" else "week of " + key.strftime("%d %b %Y")
-        bars.append(Bar(label, sum(counts.values()), round(i * slot, 2), round(max(slot - GAP, 1), 2), segments))
+        label = {"day": key.strftime("%a %d %b %Y"), "week": "week of " + key.strftime("%d %b %Y"),
+                 "month": key.strftime("%B %Y")}[unit]
+        bars.append(Bar(label, sum(counts.values()), round(i * slot, 2), round(max(slot - GAP, 1), 2), segments,
+                        key, after(key)))
     legend = [(s, STATUS_CLASS[s], totals[s]) for s in STATUS_ORDER if totals[s]]
     return Chart(bars, unit, max_total, legend, undated)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from html import escape
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django import forms
@@ -35,6 +36,12 @@ SORT_KEYS = {
     "sessionReportCount": "session_report_count",
 }
 DEFAULT_SORT = "appointmentDate"
+# ?when=: which appointment dates the list shows when no date range is typed. The default ("" = upcoming) is what a
+# coordinator opens the list for in the morning: from the start of today (dashboard zone) on, soonest first, with
+# the not-yet-scheduled ones (no date) after them. "past" = before today, most recent first; "all" = every date.
+WHEN_CHOICES = [("", "From today"), ("past", "Past"), ("all", "All dates")]
+DEFAULT_SORT_FOR_WHEN = {"": "appointmentDate", "past": "-appointmentDate", "all": "appointmentDate",
+                         "range": "appointmentDate"}
 PER_PAGE_CHOICES = [25, 50, 100, 200]
 DEFAULT_PER_PAGE = 50
 
@@ -56,7 +63,8 @@ EXACT_FILTERS = {  # query name → column
     "examStatus": "exam_status",
 }
 # the keys a shareable filter URL may carry (saved views keep exactly these)
-FILTER_KEYS = [*EXACT_FILTERS, "appointmentAfter", "appointmentBefore", *TEXT_FILTERS, "q", "sort", "per_page"]
+FILTER_KEYS = [*EXACT_FILTERS, "appointmentAfter", "appointmentBefore", "when", *TEXT_FILTERS, "q", "sort",
+               "per_page"]
 ALL_KEYS = [*FILTER_KEYS, "page"]
 
 no_percent = RegexValidator(vocabulary.NAME_FILTER_PATTERN, "Must not contain “%%” (the report rejects it).")
@@ -98,7 +106,7 @@ class KeepValueSelect(forms.Select):
         parts = [format_html("<select name=\"{}\"{}>", name, flatatt(final_attrs))]
         for group_value, group_label in self.choices:
             if isinstance(group_label, (list, tuple)):
-                parts.append(format_html('<optgroup label="{}">', group_value))
+                parts.append(optgroup_open(group_value))
                 parts.extend(option(v, label) for v, label in group_label)
                 parts.append("</optgroup>")
             else:
@@ -130,7 +138,7 @@ class PreparedChoices:
 
         for group_value, group_label in choices:
             if isinstance(group_label, (list, tuple)):
-                self.parts.append(format_html('<optgroup label="{}">', group_value))
+                self.parts.append(optgroup_open(group_value))
                 for v, label in group_label:
                     option(v, label)
                 self.parts.append("</optgroup>")
@@ -148,16 +156,72 @@ class PreparedChoices:
         return "".join(parts), self.positions.keys()
 
 
+class Group(NamedTuple):
+    """An <optgroup>: its label and the course it belongs to (data-course: the exam and offering pickers narrow to
+    the chosen course in the browser, static/js/appointments.js)."""
+
+    label: str
+    course: str = ""
+
+
+def optgroup_open(group) -> str:
+    if isinstance(group, Group):
+        return format_html('<optgroup label="{}" data-course="{}">', group.label, group.course)
+    return format_html('<optgroup label="{}">', group)
+
+
+def distinct_labels(items, label, details) -> dict[str, str]:
+    """sid → a label no other item shares: `label(item)`, then (only where that is not unique, compared trimmed and
+    case-folded) with the first detail that tells the duplicates apart, then with the SID's last 6 digits.
+    `details(item)` lists the candidate details in order (e.g. a course's code, its offering)."""
+    def key(text: str) -> str:
+        return " ".join(text.split()).casefold()
+
+    labels = {item.sid: label(item) for item in items}
+    groups: dict[str, list] = {}
+    for item in items:
+        groups.setdefault(key(labels[item.sid]), []).append(item)
+    for same in groups.values():
+        if len(same) < 2:
+            continue
+        # the first detail position whose values differ among the duplicates
+        for position in range(max((len(details(i)) for i in same), default=0)):
+            values = [(details(i)[position:position + 1] or [""])[0] for i in same]
+            if len({key(v) for v in values}) == len(same) and all(values):
+                for item, value in zip(same, values):
+                    labels[item.sid] = f"{labels[item.sid]} ({value})"
+                break
+        else:
+            for item in same:
+                labels[item.sid] = f"{labels[item.sid]} (…{item.sid[-6:]})"
+    return labels
+
+
 def picker_choice_lists(courses=(), exams=(), offerings=()) -> dict[str, list]:
-    """The course, exam (grouped by course title) and offering pickers' choices, keyed by field name."""
-    course_titles = {c.sid: c.title or c.sid for c in courses}
+    """The course, exam and offering pickers' choices, keyed by field name.
+
+    Every label tells its choice apart from the others (the same exam title exists in many courses): a course is its
+    title, with its code or offering where two courses share a title; an exam is "title — course · window" (the
+    window: the span of its appointments), grouped under its course, with the SID's tail where all that is still
+    the same. `courses`/`exams` are selectors.Choice rows (detail = code and offering / window text)."""
+    course_labels = distinct_labels(courses, lambda c: (c.title or c.sid).strip(),
+                                    lambda c: [d for d in c.detail.split("\n") if d] if c.detail else [])
+    exam_labels = distinct_labels(
+        exams, lambda e: " · ".join(p for p in ((e.title or e.sid).strip() + " — "
+                                                 + course_labels.get(e.course_sid, e.course_sid), e.detail) if p),
+        lambda e: [])
     by_course: dict[str, list] = {}
     for exam in exams:
-        by_course.setdefault(course_titles.get(exam.course_sid, exam.course_sid), []).append((exam.sid, exam.title or exam.sid))
+        by_course.setdefault(exam.course_sid, []).append((exam.sid, exam_labels[exam.sid]))
+    exam_groups = sorted(((Group(course_labels.get(sid, sid), sid), sorted(options, key=lambda o: o[1].casefold()))
+                          for sid, options in by_course.items()), key=lambda g: g[0].label.casefold())
+    course_options = sorted(((c.sid, course_labels[c.sid]) for c in courses), key=lambda o: o[1].casefold())
+    offering_groups = [(Group(course_labels.get(group.course, group.label), group.course), options)
+                       if isinstance(group, Group) else (group, options) for group, options in offerings]
     return {
-        "courseSid": [("", "All courses"), *[(c.sid, c.title or c.sid) for c in courses]],
-        "examSid": [("", "All exams"), *sorted(by_course.items())],
-        "courseOfferingSid": [("", "All offerings"), *offerings],
+        "courseSid": [("", "All courses"), *course_options],
+        "examSid": [("", "All exams"), *exam_groups],
+        "courseOfferingSid": [("", "All offerings"), *offering_groups],
     }
 
 
@@ -254,6 +318,8 @@ class AppointmentFilterForm(forms.Form):
     learnerSid = _text(label="Learner SID")
     courseTitle = _text(label="Course title")
     examTitle = _text(label="Exam title")
+    when = forms.ChoiceField(required=False, choices=WHEN_CHOICES, widget=FastHiddenInput, error_messages={
+        "invalid_choice": "Dates: “%(value)s” is not one of past, all (or empty for from today on)."})
     sort = forms.ChoiceField(required=False, choices=[("", "")] + [(k, k) for k in SORT_KEYS] + [(f"-{k}", f"-{k}") for k in SORT_KEYS],
                              widget=FastHiddenInput, error_messages={
                                  "invalid_choice": f"Cannot sort by “%(value)s”: one of {', '.join(SORT_KEYS)}, with “-” before it for descending."})
@@ -276,12 +342,26 @@ class AppointmentFilterForm(forms.Form):
                 self.fields[name].widget.choices = choices
         for name in TEXT_FILTERS:
             self.fields[name].widget.attrs.setdefault("class", "js-live")
+        self.fields["q"].widget.attrs.update({"placeholder": "Learner, e-mail, course or exam",
+                                             "aria-describedby": "search-help"})
+        for name in ("appointmentAfter", "appointmentBefore"):
+            self.fields[name].widget.attrs["aria-describedby"] = "date-help"
+        # the exam and offering pickers narrow to the chosen course in the browser (static/js/appointments.js); the
+        # exam picker also gets a find-as-you-type box when it has more than 30 choices
+        self.fields["examSid"].widget.attrs.update({"data-narrow-by": "courseSid", "data-findable": "30"})
+        self.fields["courseOfferingSid"].widget.attrs["data-narrow-by"] = "courseSid"
 
     def clean(self):
         data = super().clean()
         after, before = data.get("appointmentAfter"), data.get("appointmentBefore")
         if after and before and after > before:
             self.add_error("appointmentBefore", "“Until” must not be earlier than “From”.")
+        # a typed date range wins over ?when= (the range is what the user asked for last)
+        if self.raw("appointmentAfter") or self.raw("appointmentBefore"):
+            data["when"] = "range"
+        else:
+            data["when"] = data.get("when") or ""
+        data["today_start"] = start_of_today()
         return data
 
     # --- helpers for the views and templates ----------------------------------------------------------------------
@@ -311,8 +391,21 @@ class AppointmentFilterForm(forms.Form):
         return mark_safe("".join(out))
 
     @property
+    def when_choice(self) -> str:
+        """"" (from today), "past", "all" or "range" (a typed date range)."""
+        if self.is_valid():
+            return self.cleaned_data["when"]
+        if self.raw("appointmentAfter") or self.raw("appointmentBefore"):
+            return "range"
+        return self.raw("when") if self.raw("when") in ("past", "all") else ""
+
+    @property
+    def default_sort(self) -> str:
+        return DEFAULT_SORT_FOR_WHEN[self.when_choice]
+
+    @property
     def sort_key(self) -> str:
-        return (self.cleaned_data.get("sort") if self.is_valid() else "") or DEFAULT_SORT
+        return (self.cleaned_data.get("sort") if self.is_valid() else "") or self.default_sort
 
     def raw(self, name: str) -> str:
         return (self.data.get(name) or "").strip() if self.is_bound else ""
@@ -331,7 +424,14 @@ class AppointmentFilterForm(forms.Form):
         return urlencode(params)
 
     def active_filters(self) -> list[str]:
-        return [k for k in FILTER_KEYS if k not in ("sort", "per_page") and self.raw(k)]
+        return [k for k in FILTER_KEYS if k not in ("sort", "per_page", "when") and self.raw(k)]
+
+
+def start_of_today(now: datetime | None = None) -> datetime:
+    """Midnight at the start of today in the dashboard's time zone (aware)."""
+    zone = timezones.dashboard_zone()
+    today = timezone.localtime(now or timezone.now(), zone).date()
+    return datetime.combine(today, time(), tzinfo=zone)
 
 
 def quick_ranges(now: datetime | None = None) -> list[tuple[str, str, str]]:

@@ -16,12 +16,13 @@ from typing import NamedTuple
 
 from django.core.cache import cache
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
-from proctordash.appointments.forms import DEFAULT_SORT, EXACT_FILTERS, SORT_KEYS, TEXT_FILTERS, prepare_pickers
+from proctordash.appointments.forms import (DEFAULT_SORT, DEFAULT_SORT_FOR_WHEN, EXACT_FILTERS, SORT_KEYS,
+                                            TEXT_FILTERS, Group, prepare_pickers, start_of_today)
 from proctordash.appointments.models import (Appointment, Course, CourseOffering, EnrollmentExamSession, Exam,
                                              SavedView)
 from proctordash.core import timezones, vocabulary
@@ -52,6 +53,13 @@ def appointment_filter(qs: QuerySet[Appointment], filters: dict) -> QuerySet[App
         qs = qs.filter(appointment_date__gte=filters["appointmentAfter"])
     if filters.get("appointmentBefore"):
         qs = qs.filter(appointment_date__lt=filters["appointmentBefore"])
+    when = filters.get("when") or ""
+    if when in ("", "past") and not (filters.get("appointmentAfter") or filters.get("appointmentBefore")):
+        today = filters.get("today_start") or start_of_today()
+        if when == "past":
+            qs = qs.filter(appointment_date__lt=today)
+        else:  # from today on, and the appointments that have no date yet (Needs Proctor): they need attention too
+            qs = qs.filter(Q(appointment_date__gte=today) | Q(appointment_date__isnull=True))
     for term in (filters.get("q") or "").lower().split():
         qs = qs.filter(search_text__contains=term)
     return qs
@@ -60,6 +68,8 @@ def appointment_filter(qs: QuerySet[Appointment], filters: dict) -> QuerySet[App
 def appointment_order(qs: QuerySet[Appointment], sort: str | None) -> QuerySet[Appointment]:
     """Any column, ascending or descending (`-key`); nulls last either way; `sid` breaks ties so paging is stable."""
     sort = sort or DEFAULT_SORT
+    if sort.lstrip("-") not in SORT_KEYS:
+        sort = DEFAULT_SORT
     descending = sort.startswith("-")
     key = sort.lstrip("-")
     column = SORT_KEYS.get(key, SORT_KEYS[DEFAULT_SORT])
@@ -73,7 +83,30 @@ def appointment_order(qs: QuerySet[Appointment], sort: str | None) -> QuerySet[A
 
 def appointment_list(*, user, filters: dict) -> QuerySet[Appointment]:
     """The filtered, sorted appointments the user may see (the list page and the CSV export read this)."""
-    return appointment_order(appointment_filter(appointment_base(user=user), filters), filters.get("sort"))
+    sort = filters.get("sort") or DEFAULT_SORT_FOR_WHEN.get(filters.get("when") or "", DEFAULT_SORT)
+    return appointment_order(appointment_filter(appointment_base(user=user), filters), sort)
+
+
+@dataclass
+class Overview:
+    """What the list shows above its rows: the total, the count per status, and (local day, status, count) rows
+    for the chart (day None = no date)."""
+
+    total: int
+    status_counts: dict[str, int]
+    per_day: list[tuple]
+
+
+def appointment_overview(*, user, filters: dict, qs: QuerySet[Appointment] | None = None) -> Overview:
+    """The list's total, per-status counts and chart data for a filter: the ONE place the list aggregates over
+    every matching row (today one GROUP BY local day × status of the filtered rows). Replace the internals (e.g.
+    with per-day × status counts kept by the sync) without touching the view; `qs` = appointment_list(...) when
+    the caller already built it."""
+    if qs is None:
+        qs = appointment_list(user=user, filters=filters)
+    per_day = appointment_per_day(qs)
+    counts = status_counts_from(per_day)
+    return Overview(sum(counts.values()), counts, per_day)
 
 
 def appointment_status_counts(qs: QuerySet[Appointment]) -> dict[str, int]:
@@ -121,7 +154,7 @@ def course_choices(*, user) -> list[Course]:
     qs = Course.objects.all()
     if sids is not ALL:
         qs = qs.filter(sid__in=sids)
-    return list(qs.only("sid", "title", "offering_sid", "offering_title"))
+    return list(qs.only("sid", "title", "code", "offering_sid", "offering_title"))
 
 
 def exam_choices(*, user) -> list[Exam]:
@@ -137,9 +170,29 @@ def offering_choices(*, user, courses: list[Course]) -> list[tuple]:
     titles = {c.sid: c.title or c.sid for c in courses}
     groups: dict[str, list] = {}
     for offering in qs.only("sid", "course_sid", "title"):
-        groups.setdefault(titles.get(offering.course_sid, offering.course_sid), []).append(
-            (offering.sid, offering.title or offering.sid))
-    return sorted(groups.items(), key=lambda item: item[0].lower())
+        groups.setdefault(offering.course_sid, []).append((offering.sid, offering.title or offering.sid))
+    return sorted(((Group(titles.get(sid, sid), sid), options) for sid, options in groups.items()),
+                  key=lambda item: item[0].label.lower())
+
+
+def exam_windows(*, user) -> dict[str, tuple]:
+    """exam SID → (first, last) appointment date of its live appointments the user may see: the exam picker's
+    "window", which tells apart exams of the same title in one course (one GROUP BY over the exam/date index)."""
+    rows = (appointment_base(user=user).exclude(exam_sid="").order_by().values_list("exam_sid")
+            .annotate(first=Min("appointment_date"), last=Max("appointment_date")))
+    return {sid: (first, last) for sid, first, last in rows}
+
+
+def window_text(window: tuple | None) -> str:
+    """"02 Sep – 14 Dec 2026" in the dashboard's zone ("" when the exam has no dated appointment)."""
+    first, last = window or (None, None)
+    if first is None or last is None:
+        return ""
+    zone = timezones.dashboard_zone()
+    first, last = first.astimezone(zone).date(), last.astimezone(zone).date()
+    if first == last:
+        return last.strftime("%d %b %Y")
+    return f"{first.strftime('%d %b' if first.year == last.year else '%d %b %Y')} – {last.strftime('%d %b %Y')}"
 
 
 class Choice(NamedTuple):
@@ -148,6 +201,7 @@ class Choice(NamedTuple):
     sid: str
     title: str
     course_sid: str = ""
+    detail: str = ""  # a course: its code and offering title, one per line; an exam: its window (window_text)
 
 
 PICKER_CACHE_SECONDS = 300
@@ -176,7 +230,7 @@ def _picker_key(*, user, generation=_UNREAD) -> str | None:
         return None
     sids = visible_course_sids(user)
     scope = "all" if sids is ALL else hashlib.sha256("\n".join(sorted(sids)).encode()).hexdigest()[:32]
-    return f"appointments:pickers:v1:{scope}:{generation.isoformat()}"
+    return f"appointments:pickers:v2:{scope}:{generation.isoformat()}"
 
 
 def _picker_choices(*, user, key: str | None) -> tuple[list[Choice], list[Choice], list[tuple]]:
@@ -188,9 +242,10 @@ def _picker_choices(*, user, key: str | None) -> tuple[list[Choice], list[Choice
         if cached is not None:
             return cached
     courses = course_choices(user=user)
+    windows = exam_windows(user=user)
     value = (
-        [Choice(c.sid, c.title) for c in courses],
-        [Choice(e.sid, e.title, e.course_sid) for e in exam_choices(user=user)],
+        [Choice(c.sid, c.title, "", f"{c.code}\n{c.offering_title}") for c in courses],
+        [Choice(e.sid, e.title, e.course_sid, window_text(windows.get(e.sid))) for e in exam_choices(user=user)],
         offering_choices(user=user, courses=courses),
     )
     if key is not None:

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from proctordash.accounts.models import Role
 from proctordash.appointments import charts, export, refresh, rendering, selectors
-from proctordash.appointments.forms import (DEFAULT_PER_PAGE, DEFAULT_SORT, FILTER_KEYS, PER_PAGE_CHOICES,
-                                            AppointmentFilterForm, quick_ranges)
+from proctordash.appointments.forms import (DEFAULT_PER_PAGE, FILTER_KEYS, PER_PAGE_CHOICES, AppointmentFilterForm,
+                                            quick_ranges)
 from proctordash.appointments.models import SavedView
 from proctordash.core import vocabulary
 from proctordash.sync.freshness import freshness_get
@@ -37,8 +37,9 @@ COLUMNS = [  # (sort key, header) in display order; None = not sortable
     ("reviewByDate", "Review by"),
     ("sessionReportCount", "Reports"),
 ]
-PRIMARY_FIELDS = ["courseSid", "examSid", "courseOfferingSid", "type", "status", "reviewStatus", "examStatus"]
-MORE_FIELDS = ["learnerFirstName", "learnerLastName", "learnerEmail", "learnerSid", "courseTitle", "examTitle"]
+PRIMARY_FIELDS = ["courseSid", "examSid", "status", "reviewStatus"]  # one row at 1366 px, with search and dates
+MORE_FIELDS = ["courseOfferingSid", "type", "examStatus", "learnerFirstName", "learnerLastName", "learnerEmail",
+               "learnerSid", "courseTitle", "examTitle"]
 SESSIONS_POLL_LIMIT = 30  # polls (one a second) before the page stops waiting for the refresh
 
 
@@ -54,7 +55,7 @@ def _sort_headers(form: AppointmentFilterForm) -> list[dict]:
         else:
             aria, target = None, key
         headers.append({"key": key, "label": label, "aria_sort": aria,
-                        "url": "?" + form.query(sort=target if target != DEFAULT_SORT else None)})
+                        "url": "?" + form.query(sort=target if target != form.default_sort else None)})
     return headers
 
 
@@ -66,6 +67,33 @@ def _page_links(form: AppointmentFilterForm, page: int, last_page: int) -> dict:
         "first": url(1) if page > 1 else None, "prev": url(page - 1) if page > 1 else None,
         "next": url(page + 1) if page < last_page else None, "last": url(last_page) if page < last_page else None,
     }
+
+
+WHEN_TABS = [("", "From today"), ("past", "Past"), ("all", "All dates")]
+
+
+def _when_tabs(form: AppointmentFilterForm) -> list[dict]:
+    """One click to the upcoming (default), past or every appointment: each drops a typed range and the sort (the
+    sort follows the choice: soonest first from today, most recent first in the past)."""
+    current = form.when_choice
+    return [{"value": value, "label": label, "current": value == current,
+             "url": "?" + form.query(drop=("page", "sort", "appointmentAfter", "appointmentBefore"),
+                                     when=value or None)}
+            for value, label in WHEN_TABS]
+
+
+def _status_chips(form: AppointmentFilterForm, counts: dict[str, int]) -> list[dict]:
+    """Per-status counts as links applying that status (the chip of the status already applied clears it)."""
+    current = form.raw("status")
+    chips = []
+    for status, n in counts.items():
+        if not n and status not in vocabulary.APPOINTMENT_STATUSES:
+            continue
+        active = status == current
+        chips.append({"status": status, "count": n, "active": active, "linkable": status != "(none)",
+                      "css": charts.STATUS_CLASS.get(status, charts.STATUS_CLASS["(none)"]),
+                      "url": "?" + form.query(status=None if active else status)})
+    return chips
 
 
 def _flag_reviews(rows, now) -> None:
@@ -107,18 +135,21 @@ def appointment_list(request: HttpRequest) -> TemplateResponse:
     if form.is_valid():
         filters = form.cleaned_data
         qs = selectors.appointment_list(user=request.user, filters=filters)
-        per_day = selectors.appointment_per_day(qs)
-        counts = selectors.status_counts_from(per_day)
-        total = sum(counts.values())
+        overview = selectors.appointment_overview(user=request.user, filters=filters, qs=qs)
+        total = overview.total
         per_page = filters.get("per_page") or DEFAULT_PER_PAGE
         last_page = max(1, -(-total // per_page))
         page = min(filters.get("page") or 1, last_page)  # past the end: the last page, as Paginator.get_page does
         rows = list(qs.only(*selectors.LIST_COLUMNS)[(page - 1) * per_page: page * per_page])
+        chart = charts.build_chart(overview.per_day)
+        chart.link = lambda after, before: "?" + form.query(appointmentAfter=after, appointmentBefore=before,
+                                                            when=None)
         context.update(
-            rows=rows, total=total, total_display=f"{total:,}", status_counts=[(s, n) for s, n in counts.items() if n or s in vocabulary.APPOINTMENT_STATUSES],
+            rows=rows, total=total, total_display=f"{total:,}",
+            status_chips=_status_chips(form, overview.status_counts),
             page=page, last_page=last_page, per_page=per_page, per_page_choices=PER_PAGE_CHOICES,
             first_row=(page - 1) * per_page + 1 if total else 0, last_row=min(page * per_page, total),
-            chart=charts.build_chart(per_day),
+            chart=chart,
             sort=form.sort_key,
             export_url=reverse("appointments:export") + ("?" + query if (query := form.query()) else ""),
             headers=_sort_headers(form), pages=_page_links(form, page, last_page),
@@ -132,11 +163,15 @@ def appointment_list(request: HttpRequest) -> TemplateResponse:
         context["error_slots"] = form.error_slots()
         context["primary_fields"] = form.fields_html(PRIMARY_FIELDS)
         context["more_fields"] = form.fields_html(MORE_FIELDS)
-        context["more_open"] = any(form.raw(name) for name in MORE_FIELDS)
+        context["more_active"] = sum(1 for name in MORE_FIELDS if form.raw(name))
+        context["more_open"] = bool(context["more_active"]) or any(form[name].errors for name in MORE_FIELDS)
     else:
         context["oob_error_slots"] = form.oob_error_slots()
-    context["range_links"] = [(label, "?" + form.query(appointmentAfter=after, appointmentBefore=before), after, before)
-                              for label, after, before in context["quick_ranges"]]
+    context["range_links"] = [(label, "?" + form.query(appointmentAfter=after, appointmentBefore=before, when=None),
+                               after, before) for label, after, before in context["quick_ranges"]]
+    context["when_tabs"] = _when_tabs(form)
+    context["when"] = form.when_choice
+    context["today_start"] = form.cleaned_data.get("today_start") if form.is_valid() else None
     context["query_string"] = form.query()
     if fragment:
         return TemplateResponse(request, "appointments/list.html#results", context)

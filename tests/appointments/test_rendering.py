@@ -12,29 +12,12 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from proctordash.appointments import rendering, selectors
+from proctordash.core import timezones
 from proctordash.appointments.views import _flag_reviews
 from tests.appointments.factories import AppointmentFactory
 
-REFERENCE = Template("""{% load dashtime %}{% for a in rows %}
-            <tr>
-              <td class="when">{% if a.appointment_date %}{% dashtime a.appointment_date %}<br><span class="muted small">{{ a.appointment_date|relative }}</span>{% else %}<span class="muted">not scheduled</span>{% endif %}</td>
-              <td><a href="{% url 'appointments:detail' a.sid %}">{{ a.learner_name|default:"(no name)" }}</a></td>
-              <td class="email">{{ a.learner_email }}</td>
-              <td>{{ a.course_title|default:a.course_sid }}</td>
-              <td>{{ a.exam_title|default:a.exam_sid }}</td>
-              <td>{{ a.session_type }}</td>
-              <td><span class="status st-{{ a.status|slugify }}">{{ a.status|default:"—" }}</span></td>
-              <td>{{ a.review_status|default:"—" }}</td>
-              <td class="review-by {{ a.review_flag }}">
-                {% if a.review_by_date %}{% dashtime a.review_by_date %}
-                  {% if a.review_flag == "overdue" %}<br><span class="badge bad">⚠ Overdue {{ a.review_by_date|relative }}</span>
-                  {% elif a.review_flag == "soon" %}<br><span class="badge warn">Due soon: {{ a.review_by_date|relative }}</span>{% endif %}
-                {% else %}<span class="muted">—</span>{% endif %}
-              </td>
-              <td class="num">{{ a.session_report_count|default_if_none:"—" }}</td>
-            </tr>{% endfor %}""")
-
-
+# The rows were pinned to the template loop they replaced until the one-line rows of issue 14 changed the markup;
+# what matters of it is now asserted directly: escaping, one <tr> per row, the cells' classes and full-text titles.
 def squash(html: str) -> str:
     """Whitespace between tags is layout only."""
     return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).strip()
@@ -55,14 +38,21 @@ def test_python_rows_are_the_template_rows(coordinator, own_zone):
                        learner_first_name="Zoë", learner_last_name="Ødegård")
     AppointmentFactory(review_status="", session_type="")
     user = type(coordinator).objects.get(pk=coordinator.pk)  # a fresh instance: the profile as saved
-    rows = list(selectors.appointment_list(user=user, filters={}).only(*selectors.LIST_COLUMNS))
+    rows = list(selectors.appointment_list(user=user, filters={"when": "all"}).only(*selectors.LIST_COLUMNS))
     _flag_reviews(rows, now)
     assert {r.review_flag for r in rows} == {"", "overdue", "soon"}
-    request = RequestFactory().get("/appointments/")
-    request.user = user
-    expected = REFERENCE.render(Context({"rows": rows, "request": request}))
     got = rendering.rows_html(rows, user=user, now=now)
-    assert squash(got) == squash(expected)
+    assert got.count("<tr>") == len(rows) == 4
     assert "<script>" not in got and "&lt;script&gt;" in got
+    assert 'title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; O&#x27;Brien &amp; Co"' in got
+    assert 'title="=HYPERLINK(&quot;http://evil&quot;)@x.edu"' in got  # (the page shows it inert; the CSV neutralises)
+    assert '<td class="when"><span class="muted">not scheduled</span></td>' in got
+    assert '<span class="badge bad">⚠ Overdue 5 h ago</span>' in got and '<span class="badge warn">Due in 3 h</span>' in got
+    for row in got.split("\n"):
+        for cls in ("when", "learner", "email", "course", "exam", "type", "st", "review", "num"):
+            assert f'<td class="{cls}' in row, (cls, row)
+    dated = next(r for r in rows if r.appointment_date and r.learner_first_name == "Zoë")
+    zone_text = timezones.format_in_zone(dated.appointment_date, timezones.dashboard_zone(), "%a %d %b %Y %H:%M")
+    assert f'title="{zone_text}' in got  # the full date (with the year) on hover; the row shows it short
     if own_zone:
         assert "own-zone" in got and "JST" in got

@@ -36,9 +36,9 @@ def cast_rows(db):
     CourseOfferingFactory(sid="CO" + "a" * 32, course_sid=COURSE_A, title="Spring 2026")
     CourseOfferingFactory(sid="CO" + "1" * 32, course_sid=COURSE_A, title="Fall 2025")
     CourseOfferingFactory(sid="CO" + "b" * 32, course_sid=COURSE_B, title="Chem Spring 2026")
-    a = AppointmentFactory(sid=sid("AP", 1), course_sid=COURSE_A, exam_sid="EX" + "1" * 32, learner_first_name="Ada",
+    a = AppointmentFactory(sid=sid("AP", 900001), course_sid=COURSE_A, exam_sid="EX" + "1" * 32, learner_first_name="Ada",
                            learner_last_name="Lovelace", course_title="Biology 101", exam_title="Bio Midterm")
-    b = AppointmentFactory(sid=sid("AP", 2), course_sid=COURSE_B, exam_sid="EX" + "2" * 32, learner_first_name="Bob",
+    b = AppointmentFactory(sid=sid("AP", 900002), course_sid=COURSE_B, exam_sid="EX" + "2" * 32, learner_first_name="Bob",
                            learner_last_name="Builder", course_title="Chemistry 200", exam_title="Chem Final")
     return a, b
 
@@ -50,8 +50,11 @@ def test_list_page_has_filters_results_freshness_and_pickers_with_titles(client_
     assert response.status_code == 200
     assert 'id="filters"' in html and 'id="results"' in html and 'data-freshness=' in html
     assert '<option value="%s">Biology 101</option>' % COURSE_A in html
-    assert 'Bio Midterm</option>' in html
-    assert '<optgroup label="Biology 101">' in html and 'Fall 2025</option>' in html and 'Spring 2026</option>' in html
+    # an exam names its course and its window (the span of its appointments), grouped under its course
+    day = timezone.localtime(cast_rows[0].appointment_date).strftime("%d %b %Y")
+    assert f'<option value="{"EX" + "1" * 32}">Bio Midterm — Biology 101 · {day}</option>' in html
+    assert f'<optgroup label="Biology 101" data-course="{COURSE_A}">' in html
+    assert 'Fall 2025</option>' in html and 'Spring 2026</option>' in html
     for name in ["courseSid", "examSid", "courseOfferingSid", "type", "status", "reviewStatus", "examStatus",
                  "appointmentAfter", "appointmentBefore", "learnerFirstName", "learnerLastName", "learnerEmail",
                  "learnerSid", "courseTitle", "examTitle", "q"]:
@@ -78,8 +81,10 @@ def test_counts_and_per_status_counts(client_for, coordinator, cast_rows):
     AppointmentFactory(course_sid=COURSE_A, status="Closed")
     response = client_for(coordinator).get(f"/appointments/?courseSid={COURSE_A}")
     html = response.content.decode()
-    assert '<strong>2</strong> appointments (1 filter active)' in html
-    assert '<span class="label">Closed</span> <strong>1</strong>' in html
+    assert '<strong>2</strong> appointments from today on (1 filter active)' in html
+    # each status chip is a link applying its status (keeping the other filters)
+    assert (f'<a href="?courseSid={COURSE_A}&amp;status=Closed" data-apply><span class="swatch s-4" aria-hidden="true">'
+            '</span><span class="label">Closed</span> <strong>1</strong></a>') in html
     assert '<span class="label">Scheduled</span> <strong>1</strong>' in html
     assert f'href="/appointments/export.csv?courseSid={COURSE_A}"' in html
 
@@ -192,10 +197,12 @@ def test_list_query_count_is_constant(client_for, coordinator, instructor_a, dja
         client.get("/appointments/?status=Scheduled", **HTMX)
     with django_assert_num_queries(5):
         client.get("/appointments/?status=Scheduled&sort=-learner&per_page=200&type=proctoru", **HTMX)
-    UpstreamState.objects.all().delete()  # no sync yet: the three picker tables are read, still a constant count
-    with django_assert_num_queries(10):
+    # no sync yet: the three picker tables and the exams' windows (first and last appointment per exam, which tell
+    # apart exams of one title) are read, still a constant count
+    UpstreamState.objects.all().delete()
+    with django_assert_num_queries(11):
         client.get("/appointments/?status=Scheduled&sort=-learner")
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         client.get("/appointments/?status=Closed&per_page=200")
 
 
@@ -206,14 +213,14 @@ def test_pickers_are_cached_per_sync_generation_and_course_scope(client_for, coo
     CourseFactory(sid=COURSE_A, title="Biology Cached")
     CourseFactory(sid=COURSE_B, title="Chemistry Cached")
     ExamFactory(course_sid=COURSE_A, title="Exam Before Sync")
-    assert "Exam Before Sync</option>" in client_for(coordinator).get("/appointments/").content.decode()
+    assert "Exam Before Sync — Biology Cached</option>" in client_for(coordinator).get("/appointments/").content.decode()
     ExamFactory(course_sid=COURSE_A, title="Exam Of The Next Sync")
     html = client_for(coordinator).get("/appointments/").content.decode()
     assert "Exam Of The Next Sync" not in html  # same generation: the cached pickers
     state.last_success_at = timezone.now() + timedelta(seconds=1)
     state.save()
     html = client_for(coordinator).get("/appointments/").content.decode()
-    assert "Exam Of The Next Sync</option>" in html and "Chemistry Cached</option>" in html
+    assert "Exam Of The Next Sync — Biology Cached</option>" in html and "Chemistry Cached</option>" in html
     # the scope is part of the key: an instructor never gets a cache entry filled for another scope
     html_a = client_for(instructor_a).get("/appointments/").content.decode()
     assert "Biology Cached</option>" in html_a and "Chemistry Cached" not in html_a
@@ -305,7 +312,7 @@ def test_export_neutralises_formulas_and_keeps_unicode_and_dates_in_dashboard_zo
                        appointment_date=datetime(2026, 1, 15, 18, 30, tzinfo=dt_timezone.utc))
     AppointmentFactory(learner_first_name="Zoë", learner_last_name="Ødegård", course_title="Ünïcode — ok",
                        appointment_date=datetime(2026, 7, 15, 18, 30, tzinfo=dt_timezone.utc))
-    rows = read_csv(client_for(coordinator).get("/appointments/export.csv"))
+    rows = read_csv(client_for(coordinator).get("/appointments/export.csv?when=all"))
     evil, good = rows[1], rows[2]
     assert evil[2] == "'=HYPERLINK(\"http://evil\")" and evil[3] == "'+1+2" and evil[4] == "'@SUM(A1)"
     assert evil[5] == "'\rCR" and evil[6] == "'-3 cmd" and evil[8] == "'\tTabbed"

@@ -1,0 +1,252 @@
+"""What a coordinator feels on the appointment list in Chromium at 20,000 cached appointments (issue 14 item 7): the
+time from a filter change to the new rows on screen, and how much of the list one 1366×900 screen shows.
+
+Usage: .venv/bin/python benchmarks/bench_appointments_browser.py [--appointments 20000] [--changes 20] [--workers 2]
+                                                                  [--var DIR] [--keep] [--screens docs/screens]
+
+- Builds a throw-away SQLite cache (migrations applied, DEBUG off) with `--appointments` rows over 40 courses and 120
+  exams (exam titles repeat across courses, as in real installs), dates from 260 days ago to 100 days ahead; serves
+  it with gunicorn (`--workers` sync workers) and an embedded Redis on loopback.
+- Chromium (Debian's, through Playwright) at 1366×900 opens /appointments/ (the default view: from today on,
+  soonest first) and reports the first data row's top edge, the number of data rows entirely inside the window and
+  whether every row is one line high.
+- Then `--changes` times picks another status in the Status select with the mouse's path (select_option: one change
+  event) and measures, inside the page, from the change event to the frame after htmx settled the new rows; the
+  median is reported (target < 150 ms). This is not a test: nothing fails when the figure is missed.
+- `--screens DIR`: also writes appointments-1366.png, appointments-390.png, appointment-detail-1366.png and
+  appointment-detail-390.png there (viewport-sized PNGs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_appointments as base_bench  # noqa: E402  (free_port, login, PASSWORD, the environment)
+
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+EXAM_TITLES = ["Midterm", "Final exam", "Quiz 1", "Quiz 2", "Lab practical", "Oral exam"]
+SUBJECTS = ["Biology", "Chemistry", "History", "Statistics", "Physics", "Economics", "Law", "Nursing"]
+
+
+def populate(n: int) -> None:
+    import random
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from proctordash.accounts.services import staff_add
+    from proctordash.appointments.models import Appointment, Course, CourseOffering, Exam
+    from proctordash.core import vocabulary
+    from proctordash.monitoring.models import UpstreamState
+
+    rnd = random.Random(42)
+    now = timezone.now()
+    hexsid = lambda prefix, i: prefix + f"{i:032x}"  # noqa: E731
+    courses = [Course(sid=hexsid("CU", i), title=f"{SUBJECTS[i % len(SUBJECTS)]} {101 + (i // len(SUBJECTS)) * 100}",
+                      code=f"C{i:03d}", offering_sid=hexsid("CO", i), offering_title=f"Fall {2026 - i % 2}")
+               for i in range(40)]
+    Course.objects.bulk_create(courses)
+    CourseOffering.objects.bulk_create([CourseOffering(sid=c.offering_sid, course_sid=c.sid, title=c.offering_title)
+                                        for c in courses])
+    exams = [Exam(sid=hexsid("EX", i), course_sid=courses[i % 40].sid, title=EXAM_TITLES[(i // 40) % len(EXAM_TITLES)],
+                  status="active") for i in range(120)]
+    Exam.objects.bulk_create(exams)
+    firsts = ["Ada", "Grace", "Alan", "Zoë", "Linus", "Margaret", "Ken", "Barbara", "Edsger", "Frances", "Tim", "Radia"]
+    lasts = ["Lovelace", "Hopper", "Turing", "Ødegård", "Torvalds", "Hamilton", "Thompson", "Liskov", "Dijkstra"]
+    batch = []
+    for i in range(n):
+        exam = exams[rnd.randrange(len(exams))]
+        course = courses[int(exam.sid[2:], 16) % 40]
+        first, last = rnd.choice(firsts), rnd.choice(lasts) + str(rnd.randrange(1000))
+        email = f"{first}.{last}.{rnd.randrange(10**6)}@students.example.edu".lower()
+        review = rnd.choice(vocabulary.REVIEW_STATUSES)
+        date = now + timedelta(minutes=rnd.randrange(-260 * 24 * 60, 100 * 24 * 60)) if rnd.random() > 0.02 else None
+        raw = {"sid": hexsid("AP", i), "exam": {"sid": exam.sid, "title": exam.title},
+               "enrollment": {"firstName": first, "lastName": last, "email": email},
+               "course": {"sid": course.sid, "title": course.title}, "examConfiguration": {"duration": 90}}
+        batch.append(Appointment(
+            sid=hexsid("AP", i), exam_sid=exam.sid, enrollment_sid=hexsid("EN", i), course_sid=course.sid,
+            course_offering_sid=course.offering_sid, status=rnd.choice(vocabulary.APPOINTMENT_STATUSES),
+            session_type=rnd.choice(vocabulary.APPOINTMENT_TYPES), review_status=review, exam_status="active",
+            appointment_date=date, review_by_date=(date + timedelta(days=3)) if date and review == "pending" else None,
+            session_report_count=rnd.randrange(6), learner_sid=hexsid("US", i), learner_first_name=first,
+            learner_last_name=last, learner_email=email, course_title=course.title, exam_title=exam.title,
+            learner_first_name_search=first.lower(), learner_last_name_search=last.lower(),
+            learner_email_search=email, learner_sid_search=hexsid("US", i), course_title_search=course.title.lower(),
+            exam_title_search=exam.title.lower(),
+            search_text="\n".join([f"{first} {last}", email, course.title, exam.title]).lower(),
+            raw=raw, content_hash=secrets.token_hex(32), last_seen_at=now))
+        if len(batch) == 5000:
+            Appointment.objects.bulk_create(batch)
+            batch = []
+    Appointment.objects.bulk_create(batch)
+    UpstreamState.objects.create(upstream="smarterproctoring", last_success_at=now)
+    staff_add(username="bench", role="coordinator", courses=[], password=base_bench.PASSWORD)
+    get_user_model().objects.filter(username="bench").update(is_staff=True)
+
+
+DENSITY = """() => {
+  const rows = Array.from(document.querySelectorAll('#results tbody tr'));
+  const first = rows[0].getBoundingClientRect();
+  const visible = rows.filter(r => { const b = r.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight; });
+  const heights = rows.map(r => r.getBoundingClientRect().height);
+  const line = parseFloat(getComputedStyle(rows[0].cells[1]).lineHeight);
+  return {first_row_top: first.top + scrollY, rows_visible: visible.length, rows: rows.length,
+          max_row_height: Math.max(...heights), line_height: line,
+          page_width: document.documentElement.scrollWidth};
+}"""
+
+CHANGE = """async (value) => {
+  const select = document.getElementById('id_status');
+  const settled = new Promise(resolve => document.body.addEventListener('htmx:afterSettle', resolve, {once: true}));
+  const t0 = performance.now();
+  select.value = value;
+  select.dispatchEvent(new Event('change', {bubbles: true}));
+  await settled;
+  await new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  return performance.now() - t0;
+}"""
+
+
+def measure(base: str, cookie: str, changes: int, screens: Path | None) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        context.add_cookies([{"name": "sessionid", "value": cookie, "url": base}])
+        page = context.new_page()
+        page.goto(f"{base}/appointments/")
+        page.wait_for_selector("#results tbody tr")
+        out["density"] = page.evaluate(DENSITY)
+        if screens:
+            page.screenshot(path=str(screens / "appointments-1366.png"))
+        statuses = ["Scheduled", "Closed", "Needs Proctor", "Cancelled", "In Progress"]
+        times = []
+        for i in range(changes):
+            times.append(page.evaluate(CHANGE, statuses[i % len(statuses)]))
+            assert page.locator("#results tbody tr").count() > 0
+        out["changes_ms"] = times
+        if screens:
+            page.goto(f"{base}/appointments/")
+            page.wait_for_selector("#results tbody tr")
+            detail = page.locator("#results tbody tr td.learner a").first.get_attribute("href")
+            page.goto(base + detail)
+            page.screenshot(path=str(screens / "appointment-detail-1366.png"))
+            page.set_viewport_size({"width": 390, "height": 844})
+            out["detail_width_390"] = page.evaluate("document.documentElement.scrollWidth")
+            page.screenshot(path=str(screens / "appointment-detail-390.png"))
+            page.goto(f"{base}/appointments/")
+            page.wait_for_selector("#results tbody tr")
+            out["list_width_390"] = page.evaluate("document.documentElement.scrollWidth")
+            page.screenshot(path=str(screens / "appointments-390.png"))
+        browser.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--appointments", type=int, default=20_000)
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--var", help="working directory (default: a new temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the populated store for a later run with --var")
+    parser.add_argument("--screens", help="write the list and detail screenshots (1366 and 390 px) to this folder")
+    args = parser.parse_args()
+
+    var = Path(args.var) if args.var else Path(tempfile.mkdtemp(prefix="bench-appointments-browser-"))
+    var.mkdir(parents=True, exist_ok=True)
+    from proctordash.core import embedded_redis
+
+    redis_server, redis_socket = embedded_redis.start(var / "redis")
+    env = {
+        "DJANGO_DEBUG": "false", "PROCTORDASH_VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE": "proctordash.settings",
+        "DJANGO_SECRET_KEY": secrets.token_hex(32), "SMARTERPROCTORING_TOKEN": "bench-unused",
+        "SMARTERPROCTORING_INSTALL_SID": "AI" + "0" * 32, "PROCTOREXAM_TOKEN": "bench-unused",
+        "PROCTOREXAM_SECRET_KEY": "bench-unused", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "PROCTOREXAM_BASE_URL": "http://127.0.0.1:9", "SMARTERPROCTORING_BASE_URL": "http://127.0.0.1:9",
+        "DJANGO_SECURE_SSL_REDIRECT": "false", "REDIS_URL": f"unix://{redis_socket}", "LOG_LEVEL": "WARNING",
+        "DASHBOARD_TIME_ZONE": "America/Chicago",
+    }
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", verbosity=0, interactive=False)
+    if (var / "populated").exists():
+        from django.contrib.auth import get_user_model
+
+        bench = get_user_model().objects.get(username="bench")
+        bench.set_password(base_bench.PASSWORD)
+        bench.save()
+    else:
+        started = time.monotonic()
+        populate(args.appointments)
+        (var / "populated").write_text(str(args.appointments))
+        print(f"populated {args.appointments} appointments in {time.monotonic() - started:.0f} s ({var})", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    connection.close()
+
+    port = base_bench.free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "proctordash.wsgi", "-w", str(args.workers), "-b",
+                               f"127.0.0.1:{port}", "--access-logfile", "/dev/null"], cwd=ROOT,
+                              env={**os.environ, **env}, stdout=open(var / "gunicorn.log", "wb"),
+                              stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{base}/login/", timeout=5)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        cookie = base_bench.login(base)
+        screens = Path(args.screens) if args.screens else None
+        if screens:
+            screens.mkdir(parents=True, exist_ok=True)
+        print(f"load average before: {' '.join('%.2f' % x for x in os.getloadavg())}", flush=True)
+        result = measure(base, cookie, args.changes, screens)
+        d = result["density"]
+        times = result["changes_ms"]
+        print(f"1366x900, default view: first data row top {d['first_row_top']:.0f} px (target <= 400); "
+              f"{d['rows_visible']} of {d['rows']} rows entirely visible (target >= 15); tallest row "
+              f"{d['max_row_height']:.1f} px at line height {d['line_height']:.1f} px; page width {d['page_width']} px")
+        print(f"filter change to new rows ({len(times)} status changes): median {statistics.median(times):.0f} ms "
+              f"(target < 150), min {min(times):.0f}, max {max(times):.0f}")
+        if "list_width_390" in result:
+            print(f"page width at 390 px: list {result['list_width_390']}, detail {result['detail_width_390']}")
+        print(f"load average after: {' '.join('%.2f' % x for x in os.getloadavg())}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(10)
+        embedded_redis.stop(redis_server, var / "redis")
+        if not args.keep and not args.var:
+            import shutil
+
+            shutil.rmtree(var, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
