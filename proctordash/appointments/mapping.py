@@ -73,7 +73,7 @@ def _text(value: Any, max_length: int) -> str:
 def appointment_row(raw: dict, *, now: datetime, hashed: tuple[Any, str, str] | None = None) -> dict[str, Any]:
     """One List Appointments record → the Appointment row (every typed column, lowercased *_search copies,
     search_text, raw and content_hash). `hashed` is hashed_raw(raw) when the caller has it already."""
-    raw, raw_text, digest = hashed or hashed_raw(raw)
+    raw, raw_text, digest = hashed or hashed_raw(scrub_secrets(raw))
     get = raw.get
     exam, enrollment, course = obj(get("exam")), obj(get("enrollment")), obj(get("course"))
     offering, config = obj(course.get("offering")), obj(get("examConfiguration"))
@@ -175,11 +175,30 @@ def _raw_of(record: Any) -> dict:
     return raw if isinstance(raw, dict) else {}
 
 
+# What an exam password becomes before a record is stored: the detail page can still say "set (not shown)", and
+# nothing of the password itself is kept (not even a digest: a 6-character password's digest is a lookup away).
+PASSWORD_NOT_STORED = "[not stored]"
+
+
+def scrub_secrets(raw: dict) -> dict:
+    """The record as it may be stored: the exam password (`examConfiguration.password`, the only secret the List
+    Appointments record carries) replaced by PASSWORD_NOT_STORED. Returns `raw` itself when there is nothing to
+    remove, else a copy (the caller's dict is left alone). The content hash is taken of this scrubbed record, so
+    an unchanged record still hashes the same from one pass to the next and writes nothing; migration 0006 scrubbed
+    the rows stored before."""
+    config = raw.get("examConfiguration")
+    if type(config) is dict:
+        password = config.get("password")
+        if password not in (None, "", PASSWORD_NOT_STORED):
+            return {**raw, "examConfiguration": {**config, "password": PASSWORD_NOT_STORED}}
+    return raw
+
+
 def appointments_write(records: list[Any], *, now: datetime | None = None) -> PageResult:
     """Upsert one page of appointment records (pydantic records or raw dicts) with their courses and exams,
     in one transaction. Unchanged rows are not written. Idempotent: safe to repeat after a crash."""
     now = now or timezone.now()
-    raws = [_raw_of(r) for r in records]
+    raws = [scrub_secrets(_raw_of(r)) for r in records]
     # Hash first; only new or changed records are mapped and written (a pass with no change maps nothing).
     hashed = {}
     for record, raw in zip(records, raws):
