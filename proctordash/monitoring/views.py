@@ -9,12 +9,14 @@ nothing changed. Nothing in the answer depends on state kept on the server, so a
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -39,6 +41,7 @@ from proctordash.monitoring.forms import MonitorFilterForm, ReadinessForm, Refre
 from proctordash.sync.models import SyncRun
 from proctordash.monitoring.rows import RowRenderer
 
+log = logging.getLogger(__name__)
 monitoring_staff = role_required(Role.COORDINATOR, Role.SUPPORT)
 
 LAST_LOOK_KEY = "monitoring:last_look"
@@ -405,8 +408,11 @@ def _run_context(run: SyncRun | None) -> dict:
 @require_GET
 @monitoring_staff
 def health(request: HttpRequest) -> TemplateResponse:
-    """/health/: is the dashboard's own data trustworthy, and is the machinery behind it alive?"""
-    return _health_page(request, refresh_form=RefreshForm())
+    """/health/: is the dashboard's own data trustworthy, and is the machinery behind it alive? `?kind=` preselects
+    the refresh kind (after a plain-HTML refresh that could not be queued, the user's choice is kept)."""
+    kind = request.GET.get("kind", "")
+    initial = {"kind": kind} if kind in dict(RefreshForm.base_fields["kind"].choices) else {}
+    return _health_page(request, refresh_form=RefreshForm(initial=initial))
 
 
 def _health_page(request: HttpRequest, *, refresh_form: RefreshForm) -> TemplateResponse:
@@ -440,9 +446,17 @@ def health_refresh(request: HttpRequest) -> HttpResponse:
         return TemplateResponse(request, "monitoring/health.html#refresh", context)
     try:
         run = sync.refresh_request(kind=form.cleaned_data["kind"])
-    except Exception as exc:  # noqa: BLE001 - Redis down: say so in place, keep the choice
-        reason = health_selectors.describe_redis_error(exc) if isinstance(exc, redis.RedisError) else type(exc).__name__
-        form.add_error(None, f"The refresh could not be queued ({reason}). Try again in a moment.")
+    except Exception as exc:  # noqa: BLE001 - Redis down (or the queue otherwise unusable): say so, keep the choice
+        log.warning("refresh request failed: %s", type(exc).__name__)
+        reason = (health_selectors.describe_redis_error(exc) if isinstance(exc, redis.RedisError)
+                  else "the task queue did not answer")
+        text = (f"The refresh could not be queued ({reason}). The data already held are still shown; "
+                "try again in a moment.")
+        if not request.htmx:
+            # A plain form post (no JavaScript) must land on a whole page, never on the bare panel fragment.
+            messages.error(request, text)
+            return redirect(f"{reverse('monitoring:health')}?kind={form.cleaned_data['kind']}")
+        form.add_error(None, text)
         context = {"refresh_form": form, "can_refresh": True, "run": None}
         return TemplateResponse(request, "monitoring/health.html#refresh", context)
     if request.htmx:

@@ -169,3 +169,37 @@ def test_a_run_number_in_other_digits_is_ignored_not_a_500(client_for, support):
     """'²' and '٣' pass str.isdigit(); only the first also fails int(). Either way: no run shown, no error."""
     for run in ("²", "٣", "99999999999999999999999"):
         assert client_for(support).get(reverse("monitoring:health"), {"run": run}).status_code == 200
+
+
+@pytest.fixture
+def redis_down(settings, monkeypatch):
+    """The sync engine's Redis (locks, the request queue) is unreachable: nothing listens on port 1 of loopback."""
+    from proctordash.sync import engine as sync
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    monkeypatch.setattr(sync, "_redis", None)  # the engine's per-process client is re-created on the dead URL
+
+
+def test_plain_html_refresh_while_redis_is_down_redirects_to_the_page_with_a_message(client_for, support, redis_down):
+    """Without JavaScript, the refresh form posts as a plain page: a refresh that cannot be queued lands on the whole
+    health page with the reason (never the bare panel fragment, never a 500), the chosen kind kept."""
+    client = client_for(support)
+    response = client.post(reverse("monitoring:health_refresh"), {"kind": "appointments_full"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('monitoring:health')}?kind=appointments_full"
+    assert not SyncRun.objects.exists()  # nothing half-queued
+    page = client.get(response["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200 and "<html" in html
+    assert "The refresh could not be queued (Redis unreachable: connection refused)" in html
+    assert '<option value="appointments_full" selected>' in html  # the user's choice is kept
+    assert "ConnectionError" not in html and "127.0.0.1:1" not in html
+
+
+def test_htmx_refresh_while_redis_is_down_answers_in_the_panel(client_for, support, redis_down):
+    response = client_for(support).post(reverse("monitoring:health_refresh"), {"kind": "proctorexam"}, **HTMX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section class="card" id="refresh"') and "<html" not in html
+    assert 'role="alert"' in html and "Redis unreachable: connection refused" in html
+    assert '<option value="proctorexam" selected>' in html
