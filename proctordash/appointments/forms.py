@@ -204,11 +204,17 @@ def picker_choice_lists(courses=(), exams=(), offerings=()) -> dict[str, list]:
     title, with its code or offering where two courses share a title; an exam is "title — course · window" (the
     window: the span of its appointments), grouped under its course, with the SID's tail where all that is still
     the same. `courses`/`exams` are selectors.Choice rows (detail = code and offering / window text)."""
+    def detail(item) -> str:  # a selectors.Choice's detail; a Course row's code and offering; "" for an Exam row
+        value = getattr(item, "detail", None)
+        if value is None:
+            value = f"{getattr(item, 'code', '')}\n{getattr(item, 'offering_title', '')}"
+        return value
+
     course_labels = distinct_labels(courses, lambda c: (c.title or c.sid).strip(),
-                                    lambda c: [d for d in c.detail.split("\n") if d] if c.detail else [])
+                                    lambda c: [d for d in detail(c).split("\n") if d])
     exam_labels = distinct_labels(
         exams, lambda e: " · ".join(p for p in ((e.title or e.sid).strip() + " — "
-                                                 + course_labels.get(e.course_sid, e.course_sid), e.detail) if p),
+                                                 + course_labels.get(e.course_sid, e.course_sid), detail(e)) if p),
         lambda e: [])
     by_course: dict[str, list] = {}
     for exam in exams:

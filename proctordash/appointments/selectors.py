@@ -293,13 +293,25 @@ class ReviewGroup:
 
 
 REVIEW_GROUP_LIMIT = 200
+# The review queue's rule (docs/architecture.md): an appointment needs review when its review is required and not
+# complete (review status "pending") AND the exam session has been taken, which in SmarterProctoring's appointment
+# statuses is only "Closed". Needs Proctor and Scheduled have nothing recorded yet, In Progress is still running,
+# Cancelled never ran: none of them can be reviewed, so none is in the queue or in its counts.
+REVIEWABLE_STATUSES = ("Closed",)
+REVIEW_LIST_QUERY = "reviewStatus=pending&status=Closed&when=all&sort=reviewByDate"  # the same rows in the list
+
+
+def review_needed(*, user) -> QuerySet[Appointment]:
+    """Every appointment the user may see that needs a review (REVIEWABLE_STATUSES, review pending)."""
+    return appointment_base(user=user).filter(review_status="pending", status__in=REVIEWABLE_STATUSES)
 
 
 def review_queue(*, user, now: datetime | None = None) -> list[ReviewGroup]:
-    """Pending reviews grouped Overdue / due within 24 h / later (incl. no deadline), each by review-by date.
-    Three bounded queries plus three counts, whatever the size of the queue."""
+    """Appointments that need a review, grouped Overdue / due within 24 h / later (incl. no deadline), each by
+    review-by date. A group's total counts exactly the rows its query lists (the first REVIEW_GROUP_LIMIT are shown).
+    Three bounded queries plus at most three counts, whatever the size of the queue."""
     now = now or timezone.now()
-    base = appointment_base(user=user).filter(review_status="pending").only(*LIST_COLUMNS)
+    base = review_needed(user=user).only(*LIST_COLUMNS)
     order = [F("review_by_date").asc(nulls_last=True), "sid"]
     specs = [
         ("overdue", "Overdue", Q(review_by_date__lt=now)),

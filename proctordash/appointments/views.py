@@ -326,9 +326,9 @@ def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required(Role.COORDINATOR, Role.SUPPORT)
 def review_queue(request: HttpRequest) -> TemplateResponse:
-    """Appointments whose review is pending, grouped by urgency and ordered by review-by date."""
+    """Appointments that need a review (selectors.review_needed), grouped by urgency, by review-by date."""
     now = timezone.now()
     return TemplateResponse(request, "appointments/review.html", {
         "groups": selectors.review_queue(user=request.user, now=now), "now": now,
-        "limit": selectors.REVIEW_GROUP_LIMIT,
+        "limit": selectors.REVIEW_GROUP_LIMIT, "list_query": selectors.REVIEW_LIST_QUERY,
     })

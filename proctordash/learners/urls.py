@@ -4,4 +4,5 @@ from proctordash.learners import views
 
 urlpatterns = [
     path("", views.lookup, name="lookup"),
+    path("person/", views.person, name="person"),
 ]

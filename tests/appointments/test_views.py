@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from proctordash.appointments import selectors
 from proctordash.appointments.models import SavedView
 from proctordash.appointments.views import COLUMNS
 from tests.appointments.factories import (AppointmentFactory, CourseFactory, CourseOfferingFactory,
@@ -368,13 +369,14 @@ def test_results_fragment_updates_the_saved_view_query_out_of_band(client_for, c
 # --- review queue ----------------------------------------------------------------------------------------------
 def test_review_queue_groups_and_orders_pending_reviews(client_for, coordinator):
     now = timezone.now()
-    late2 = AppointmentFactory(review_status="pending", review_by_date=now - timedelta(hours=1), session_report_count=4)
-    late1 = AppointmentFactory(review_status="pending", review_by_date=now - timedelta(days=2))
-    soon = AppointmentFactory(review_status="pending", review_by_date=now + timedelta(hours=3))
-    later = AppointmentFactory(review_status="pending", review_by_date=now + timedelta(days=3))
-    nodate = AppointmentFactory(review_status="pending", review_by_date=None)
-    AppointmentFactory(review_status="complete", review_by_date=now - timedelta(hours=1))
-    AppointmentFactory(review_status="not-required")
+    closed = {"review_status": "pending", "status": "Closed"}
+    late2 = AppointmentFactory(**closed, review_by_date=now - timedelta(hours=1), session_report_count=4)
+    late1 = AppointmentFactory(**closed, review_by_date=now - timedelta(days=2))
+    soon = AppointmentFactory(**closed, review_by_date=now + timedelta(hours=3))
+    later = AppointmentFactory(**closed, review_by_date=now + timedelta(days=3))
+    nodate = AppointmentFactory(**closed, review_by_date=None)
+    AppointmentFactory(review_status="complete", status="Closed", review_by_date=now - timedelta(hours=1))
+    AppointmentFactory(review_status="not-required", status="Closed")
     html = client_for(coordinator).get("/appointments/review/").content.decode()
     overdue, rest = html.split('id="group-soon"', 1)
     soon_part, later_part = rest.split('id="group-later"', 1)
@@ -385,54 +387,32 @@ def test_review_queue_groups_and_orders_pending_reviews(client_for, coordinator)
     assert "Overdue: <strong>2</strong>" in html and 'data-freshness=' in html
 
 
+def test_review_queue_lists_only_what_can_be_reviewed_and_counts_exactly_those_rows(client_for, coordinator):
+    """Issue 16: Cancelled and In Progress appointments were counted as overdue. Only a taken session (Closed) whose
+    review is required and not complete is in the queue; each bucket's count is the number of its rows."""
+    now = timezone.now()
+    due = AppointmentFactory(review_status="pending", status="Closed", review_by_date=now - timedelta(hours=2))
+    for status in ["Cancelled", "In Progress", "Scheduled", "Needs Proctor"]:
+        AppointmentFactory(review_status="pending", status=status, review_by_date=now - timedelta(hours=2))
+        AppointmentFactory(review_status="pending", status=status, review_by_date=now + timedelta(hours=2))
+    html = client_for(coordinator).get("/appointments/review/").content.decode()
+    assert sids_in_text(html) == [due.sid]
+    assert "Overdue: <strong>1</strong>" in html and "Due within 24 h: <strong>0</strong>" in html
+    assert "Later: <strong>0</strong>" in html
+    groups = selectors.review_queue(user=coordinator)
+    assert [(g.key, g.total, len(g.rows)) for g in groups] == [("overdue", 1, 1), ("soon", 0, 0), ("later", 0, 0)]
+    # the list link of a long queue shows the same rows
+    response = client_for(coordinator).get(f"/appointments/?{selectors.REVIEW_LIST_QUERY}")
+    assert sids_in(response) == [due.sid]
+
+
 def sids_in_text(html: str) -> list[str]:
     import re
 
     return re.findall(r'href="/appointments/(AP[0-9a-f]{32})/"', html)
 
 
-# --- learner lookup --------------------------------------------------------------------------------------------
-@pytest.fixture
-def pe_session(db):
-    from proctordash.monitoring.models import ProctorExamExam, StudentSession
-
-    exam = ProctorExamExam.objects.create(id=7, name="PE Physics", status="open", content_hash="x", last_seen_at=timezone.now())
-    return StudentSession.objects.create(id=70, exam=exam, name="Ada Lovelace", email="ada@example.edu",
-                                         status="exam_started", content_hash="x", last_seen_at=timezone.now())
-
-
-def test_learner_lookup_finds_both_upstreams(client_for, coordinator, cast_rows, pe_session):
-    client = client_for(coordinator)
-    html = client.get("/appointments/learners/?q=lovelace").content.decode()
-    assert cast_rows[0].sid in html and cast_rows[1].sid not in html
-    assert "PE Physics" in html and "exam_started" in html
-    # by SID: the ProctorExam session is found through the e-mail the appointment carries
-    cast_rows[0].learner_email = "ada@example.edu"
-    cast_rows[0].save()
-    html = client.get(f"/appointments/learners/?q={cast_rows[0].learner_sid}").content.decode()
-    assert cast_rows[0].sid in html and "PE Physics" in html
-    html = client.get("/appointments/learners/?q=nobody-like-this").content.decode()
-    assert "No SmarterProctoring appointment" in html and "No ProctorExam session" in html
-
-
-def test_learner_lookup_names_the_box_for_a_nul_or_an_over_long_query_and_keeps_it(client_for, coordinator,
-                                                                                     cast_rows):
-    client = client_for(coordinator)
-    response = client.get("/appointments/learners/", {"q": "love\x00lace"})  # PostgreSQL text refuses NUL
-    html = response.content.decode()
-    assert response.status_code == 200
-    assert "Name, e-mail or learner SID: Null characters are not allowed." in html
-    assert 'value="love\x00lace"' in html and cast_rows[0].sid not in html  # kept as typed, nothing searched
-    response = client.get("/appointments/learners/", {"q": "a" * 201})
-    assert response.status_code == 200 and "at most 200 characters" in response.content.decode()
-
-
-def test_learner_lookup_respects_instructor_courses(client_for, instructor_b, cast_rows, pe_session):
-    html = client_for(instructor_b).get("/appointments/learners/?q=lovelace").content.decode()
-    assert cast_rows[0].sid not in html and "PE Physics" not in html
-    assert "only coordinators and support staff" in html
-
-
+# --- learner lookup: tests/learners/test_views.py ----------------------------------------------------------------
 def test_navigation_has_the_learner_search_box(client_for, coordinator):
     html = client_for(coordinator).get("/appointments/").content.decode()
     assert 'action="/appointments/learners/"' in html and 'name="q"' in html

@@ -111,9 +111,11 @@ def test_appointment_pages_show_hostile_upstream_text_as_text(planted, client_fo
         payloads = [v for v in (row.learner_first_name, row.learner_last_name, row.exam_title, row.course_title)
                     if v in HOSTILE]
         pages = {
-            "list": client.get("/appointments/", {"learnerSid": row.learner_sid}),
-            "list fragment": client.get("/appointments/", {"learnerSid": row.learner_sid}, HTTP_HX_REQUEST="true"),
-            "course filter": client.get("/appointments/", {"courseSid": row.course_sid}),
+            # when=all: the list's default starts today, and the hostile rows may be in the past
+            "list": client.get("/appointments/", {"learnerSid": row.learner_sid, "when": "all"}),
+            "list fragment": client.get("/appointments/", {"learnerSid": row.learner_sid, "when": "all"},
+                                        HTTP_HX_REQUEST="true"),
+            "course filter": client.get("/appointments/", {"courseSid": row.course_sid, "when": "all"}),
             "detail": client.get(f"/appointments/{row.sid}/"),
             "sessions fragment": client.get(f"/appointments/{row.sid}/sessions/", HTTP_HX_REQUEST="true"),
             "lookup": client.get("/appointments/learners/", {"q": row.learner_email or row.learner_sid}),

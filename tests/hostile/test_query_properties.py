@@ -42,7 +42,7 @@ sorts = st.one_of(st.sampled_from([*SORT_KEYS, *[f"-{k}" for k in SORT_KEYS], "-
 
 VALUE_FOR = {"appointmentAfter": dates, "appointmentBefore": dates, "page": integers, "per_page": integers,
              "sort": sorts}
-HIDDEN = {"sort", "page", "per_page"}
+HIDDEN = {"sort", "page", "per_page", "when"}
 KEYS = st.sampled_from([*ALL_KEYS, "unknownKey", "offset", "limit", "page[]", "status[]"])
 
 
