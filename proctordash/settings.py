@@ -226,7 +226,8 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- login throttling (django-axes): lock a username+address pair after repeated failures -------------------------
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Password sign-in (local accounts, the break-glass way in) can be switched off when the university's sign-in is on.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "proctordash.accounts.backends.LocalPasswordBackend"]
 AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -237,6 +238,36 @@ AXES_VERBOSE = False
 # user behind the proxy would share the proxy's address, and one attacker would lock them all out.
 PROXY_COUNT = envint("DJANGO_PROXY_COUNT", 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "proctordash.core.clientip.client_ip"
+
+# --- the university's sign-in: OpenID Connect (proctordash/accounts/oidc.py, docs/deploy.md) ----------------------
+OIDC_ISSUER = envurl("OIDC_ISSUER")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_RP_CLIENT_ID = envstr("OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = envsecret("OIDC_CLIENT_SECRET", required=OIDC_ENABLED)
+if OIDC_ENABLED and not OIDC_RP_CLIENT_ID:
+    raise ConfigurationError("OIDC_CLIENT_ID is not set; it is required when OIDC_ISSUER is set")
+OIDC_RP_SCOPES = envstr("OIDC_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = envstr("OIDC_SIGN_ALGO", "RS256")
+if OIDC_RP_SIGN_ALGO not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"):
+    raise ConfigurationError(f"OIDC_SIGN_ALGO must be an asymmetric JWS algorithm such as RS256, got {OIDC_RP_SIGN_ALGO!r}")
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_callback"
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", 10, minimum=1)
+OIDC_ROLE_CLAIM = envstr("OIDC_ROLE_CLAIM", "groups")
+OIDC_COURSES_CLAIM = envstr("OIDC_COURSES_CLAIM", "proctordash_courses")
+OIDC_USERNAME_CLAIM = envstr("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_COORDINATOR_GROUPS = envlist("OIDC_COORDINATOR_GROUPS")
+OIDC_INSTRUCTOR_GROUPS = envlist("OIDC_INSTRUCTOR_GROUPS")
+OIDC_SUPPORT_GROUPS = envlist("OIDC_SUPPORT_GROUPS")
+if OIDC_ENABLED and not (OIDC_COORDINATOR_GROUPS or OIDC_INSTRUCTOR_GROUPS or OIDC_SUPPORT_GROUPS):
+    raise ConfigurationError("OIDC_ISSUER is set but none of OIDC_COORDINATOR_GROUPS, OIDC_INSTRUCTOR_GROUPS, "
+                             "OIDC_SUPPORT_GROUPS is: nobody could be given a role")
+OIDC_PROVIDER_NAME = envstr("OIDC_PROVIDER_NAME", "your university")
+OIDC_LOGOUT = envbool("OIDC_LOGOUT", True)  # RP-initiated logout when the provider advertises end_session_endpoint
+LOCAL_LOGIN_ENABLED = envbool("LOCAL_LOGIN_ENABLED", True)
+if not LOCAL_LOGIN_ENABLED and not OIDC_ENABLED:
+    raise ConfigurationError("LOCAL_LOGIN_ENABLED is off and OIDC_ISSUER is not set: nobody could sign in")
 
 # --- auth ----------------------------------------------------------------------------------------------------------
 CSRF_FAILURE_VIEW = "proctordash.core.views.csrf_failure"

@@ -1,13 +1,14 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from proctordash.accounts import views as accounts_views
 
 urlpatterns = [
     path("", accounts_views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html", redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", accounts_views.login, name="login"),
+    path("logout/", accounts_views.logout, name="logout"),
+    path("oidc/authenticate/", accounts_views.oidc_start, name="oidc_authentication_init"),
+    path("oidc/callback/", accounts_views.oidc_callback, name="oidc_callback"),
     path("profile/", include("proctordash.accounts.urls")),
     path("admin/", admin.site.urls),
     # feature apps add their include() lines below

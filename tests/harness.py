@@ -28,6 +28,9 @@ def _free_port() -> int:
 
 SANDBOX_PORT = _free_port()
 SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
+# The development OpenID Connect provider (proctordash/devidp), started by the `devidp` fixture when a test needs it.
+DEVIDP_PORT = _free_port()
+DEVIDP_ISSUER = f"http://127.0.0.1:{DEVIDP_PORT}/o"
 
 TEST_ENVIRONMENT = {
     "DJANGO_DEBUG": "true",
@@ -43,6 +46,10 @@ TEST_ENVIRONMENT = {
     # Playwright's sync API runs an event loop in the test thread; Django must still allow ORM calls there.
     "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
     "UPSTREAM_READ_TIMEOUT": "3",
+    # OIDC stays off (no OIDC_ISSUER) unless a test turns it on (tests/accounts/conftest.py); the client secret is
+    # set so that the settings, the redaction and the secret scan below know it.
+    "OIDC_CLIENT_ID": "proctordash-test",
+    "OIDC_CLIENT_SECRET": "test-oidc-secret-" + secrets.token_hex(16),
 }
 for key, value in TEST_ENVIRONMENT.items():
     os.environ[key] = value
@@ -81,7 +88,7 @@ def pytest_report_header(config):
 # (The install SID is not a credential, but it names the customer's install and sits in every SmarterProctoring URL
 # that urllib3 logs: it must be redacted too.)
 SECRET_NAMES = ("SMARTERPROCTORING_TOKEN", "PROCTOREXAM_TOKEN", "PROCTOREXAM_SECRET_KEY", "DJANGO_SECRET_KEY",
-                "SMARTERPROCTORING_INSTALL_SID")
+                "SMARTERPROCTORING_INSTALL_SID", "OIDC_CLIENT_SECRET")
 _leaks: list[str] = []
 
 

@@ -48,3 +48,19 @@ class CourseAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user.get_username()} → {self.course_sid}"
+
+
+class OidcIdentity(models.Model):
+    """The university account (issuer + subject of its OpenID Connect ID tokens) a dashboard account belongs to.
+    Sign-ins are matched on this pair only, never on a username or an e-mail address (proctordash/accounts/oidc.py)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identity")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="unique_oidc_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ← {self.issuer} {self.subject}"

@@ -53,7 +53,7 @@ PATTERNS = [
     (re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]+)@", re.I),
      r"\g<scheme>\g<user>:" + REDACTED + "@"),
     # credentials in query strings, form bodies and "key=value" text
-    (re.compile(r"(?P<key>\b(?:token|access_token|id_token|refresh_token|client_secret|secret|secret_key|password|"
+    (re.compile(r"(?P<key>\b(?:token|access_token|id_token|id_token_hint|refresh_token|client_secret|secret|secret_key|password|"
                 r"api_key|apikey|signature|code)=)[^&\s'\"]+", re.I), r"\g<key>" + REDACTED),
     # Authorization / token headers as requests and Django print them
     (re.compile(r"(?P<key>['\"]?(?:authorization|token|x-api-key)['\"]?\s*[:=]\s*['\"]?)(?:bearer\s+|basic\s+)?"
