@@ -27,6 +27,7 @@ from proctordash.core.env import (
     envstr,
     envtimezone,
     envurl,
+    origin_of,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -265,6 +266,10 @@ if OIDC_ENABLED and not (OIDC_COORDINATOR_GROUPS or OIDC_INSTRUCTOR_GROUPS or OI
                              "OIDC_SUPPORT_GROUPS is: nobody could be given a role")
 OIDC_PROVIDER_NAME = envstr("OIDC_PROVIDER_NAME", "your university")
 OIDC_LOGOUT = envbool("OIDC_LOGOUT", True)  # RP-initiated logout when the provider advertises end_session_endpoint
+if OIDC_ENABLED:
+    # Sign out is a form POST answered by a redirect to the provider's end_session endpoint: browsers apply the
+    # page's form-action to that redirect, so the provider's origin must be allowed there.
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(origin_of(OIDC_ISSUER))
 LOCAL_LOGIN_ENABLED = envbool("LOCAL_LOGIN_ENABLED", True)
 if not LOCAL_LOGIN_ENABLED and not OIDC_ENABLED:
     raise ConfigurationError("LOCAL_LOGIN_ENABLED is off and OIDC_ISSUER is not set: nobody could sign in")

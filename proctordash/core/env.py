@@ -64,6 +64,12 @@ def envurl(name: str, default: str = "") -> str:
     return value.rstrip("/")
 
 
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL (for Content-Security-Policy source lists)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def envtimezone(name: str, default: str) -> str:
     value = envstr(name, default) or default
     try:

@@ -3,6 +3,7 @@ people, and the settings that point the dashboard at it."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import secrets
@@ -146,6 +147,9 @@ def oidc_on(settings, devidp):
     settings.OIDC_INSTRUCTOR_GROUPS = [GROUPS["instructor"]]
     settings.OIDC_SUPPORT_GROUPS = [GROUPS["support"]]
     settings.OIDC_PROVIDER_NAME = "Example University"
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)  # as settings.py does when OIDC_ISSUER is set
+    policy["DIRECTIVES"]["form-action"].append(devidp.base)
+    settings.CONTENT_SECURITY_POLICY = policy
     oidc.forget_provider()
     devidp.set_faults()
     yield devidp

@@ -8,8 +8,9 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-# Public on purpose: the login page, the load balancers' health check, and Django's own admin (it has its own login).
-PUBLIC = {"login", "healthz"}
+# Public on purpose: the login page and the university sign-in (start, callback), the load balancers' health
+# check, and Django's own admin (it has its own login).
+PUBLIC = {"login", "healthz", "oidc_authentication_init", "oidc_callback"}
 PUBLIC_PREFIXES = ("admin/", "static/", "_sandbox/")
 
 FAKE_VALUES = {
