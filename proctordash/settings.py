@@ -240,6 +240,15 @@ AXES_VERBOSE = False
 PROXY_COUNT = envint("DJANGO_PROXY_COUNT", 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "proctordash.core.clientip.client_ip"
 
+# --- /metrics for Prometheus (proctordash/ops/metrics.py): a bearer token, or addresses/networks allowed ----------
+METRICS_TOKEN = envsecret("METRICS_TOKEN", required=False)
+METRICS_ALLOW_FROM = envlist("METRICS_ALLOW_FROM")
+for _network in METRICS_ALLOW_FROM:
+    try:
+        __import__("ipaddress").ip_network(_network, strict=False)
+    except ValueError:
+        raise ConfigurationError(f"METRICS_ALLOW_FROM: {_network!r} is not an address or network (e.g. 10.0.0.0/8)") from None
+
 # --- the university's sign-in: OpenID Connect (proctordash/accounts/oidc.py, docs/deploy.md) ----------------------
 OIDC_ISSUER = envurl("OIDC_ISSUER")
 OIDC_ENABLED = bool(OIDC_ISSUER)
@@ -313,7 +322,7 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # Load balancers probe gunicorn directly over plain HTTP: /healthz answers there instead of redirecting to HTTPS
     # (a 301 would mark every web node unhealthy). It carries no personal data (tests/ops/test_production_smoke.py).
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]  # Prometheus scrapes each web node directly too
     SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

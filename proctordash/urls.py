@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from proctordash.accounts import views as accounts_views
+from proctordash.ops import metrics as ops_metrics
 
 urlpatterns = [
     path("", accounts_views.home, name="home"),
@@ -11,6 +12,7 @@ urlpatterns = [
     path("oidc/callback/", accounts_views.oidc_callback, name="oidc_callback"),
     path("profile/", include("proctordash.accounts.urls")),
     path("admin/", admin.site.urls),
+    path("metrics", ops_metrics.metrics, name="metrics"),  # Prometheus; token or allow-list (proctordash/ops)
     # feature apps add their include() lines below
     path("", include(("proctordash.monitoring.urls", "monitoring"))),  # /monitor/…, /health/…, /healthz
     # before appointments/<sid>/: the learner lookup has its own app (it reads both vendors' caches)

@@ -15,19 +15,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from proctordash.core import logs
 from proctordash.core.clientip import client_ip
+from proctordash.core.metrics import observe_request, view_label
 
 log = logging.getLogger("proctordash.request")
 
 # Probes and scrapes arrive every few seconds: their lines are DEBUG, everything else INFO (5xx: ERROR).
 QUIET_PATHS = ("/healthz", "/metrics", "/static/", "/favicon.ico")
-
-
-def view_label(request: HttpRequest) -> str:
-    """The URL pattern's name ("appointments:list") — bounded, unlike paths with SIDs in them."""
-    match = getattr(request, "resolver_match", None)
-    if match is None:
-        return "<unresolved>"
-    return match.view_name or getattr(match, "_func_path", "") or "<unnamed>"
 
 
 class RequestMiddleware:
@@ -48,6 +41,7 @@ class RequestMiddleware:
             duration = time.perf_counter() - started
             response["X-Request-ID"] = request_id
             self._log(request, response.status_code, duration)
+            observe_request(request, response.status_code, duration)
             return response
         finally:
             logs.request_id_var.reset(token)

@@ -86,6 +86,37 @@ def _mark_down(error: Exception) -> None:
                    type(error).__name__)
 
 
+# Monotonic counters for /metrics (proctordash/ops/metrics.py), in one Redis hash shared by every process that calls
+# an upstream (web, workers): field "<upstream>|<endpoint>|<name>" → count; name is calls:<outcome>, retries,
+# seconds (sum of durations) or le:<bucket> (cumulative histogram buckets).
+METRICS_KEY_SUFFIX = "metrics:upstream-calls"
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def metrics_key() -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "proctordash")
+    return f"{prefix}:{METRICS_KEY_SUFFIX}"
+
+
+def outcome_of(record: CallRecord) -> str:
+    if record.status == 429 or record.error == "UpstreamRateLimited":
+        return "rate_limited"
+    return "ok" if record.error is None else "error"
+
+
+def _count(pipe, record: CallRecord) -> None:
+    key = metrics_key()
+    base = f"{record.upstream}|{record.endpoint}|"
+    seconds = record.duration_ms / 1000
+    pipe.hincrby(key, base + f"calls:{outcome_of(record)}", 1)
+    if record.retries:
+        pipe.hincrby(key, base + "retries", record.retries)
+    pipe.hincrbyfloat(key, base + "seconds", seconds)
+    for bound in DURATION_BUCKETS:
+        if seconds <= bound:
+            pipe.hincrby(key, base + f"le:{bound:g}", 1)
+
+
 def record_call(record: CallRecord) -> None:
     """Store one record; never raises."""
     if not _available():
@@ -94,6 +125,7 @@ def record_call(record: CallRecord) -> None:
         key = _key(record.upstream)
         now = record.at.timestamp()
         pipe = _redis(write=True).pipeline(transaction=False)
+        _count(pipe, record)
         pipe.zadd(key, {record.to_json(): now})
         pipe.zremrangebyscore(key, "-inf", now - KEEP.total_seconds())
         pipe.zremrangebyrank(key, 0, -MAX_RECORDS - 1)

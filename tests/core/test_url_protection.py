@@ -10,7 +10,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 # Public on purpose: the login page and the university sign-in (start, callback), the load balancers' health
 # check, and Django's own admin (it has its own login).
-PUBLIC = {"login", "healthz", "oidc_authentication_init", "oidc_callback"}
+PUBLIC = {"login", "healthz", "oidc_authentication_init", "oidc_callback",
+          "metrics"}  # a bearer token or an allow-list, never a session (tests/ops/test_metrics.py)
 PUBLIC_PREFIXES = ("admin/", "static/", "_sandbox/")
 
 FAKE_VALUES = {
