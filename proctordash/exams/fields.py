@@ -1,9 +1,15 @@
 """One table of the editable exam-configuration fields (Update Configuration reference page) and the conversions
 between the upstream JSON, a normalised comparable value, the form and the PUT body.
 
-Everything that compares two configurations (conflict detection, drift, history, the accommodation register) goes
-through `normalise()`, so "changed" means the same thing everywhere. Passwords are compared by digest and never
+Everything that compares two configurations (conflict detection, drift, history, the accommodation register, the
+form's "what did the user change") goes through `normalise()` / `same()`, so "changed" means the same thing
+everywhere. Comparison ignores what a browser or an encoding changes without the user's intent: line endings
+(CRLF/CR → LF), null vs empty (a null text, list or object equals an empty one), JSON key order and whitespace, the
+order of proctor types, seconds of a date the form edits to the minute. Passwords are compared by digest and never
 leave this module in clear except inside the PUT/POST body.
+
+What is SENT is a different matter: `put_body(raw, changes)` sends every field the user did not change exactly as the
+upstream holds it (its line endings, its nulls), and only the changed fields in the user's (normalised) form.
 """
 
 from __future__ import annotations
@@ -140,27 +146,36 @@ def _norm_slot(slot: Any) -> dict | None:
     return out
 
 
+def lf(text: str) -> str:
+    """Line endings as LF: browsers submit a textarea's line breaks as CRLF (HTML standard), htmx as LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def normalise(key: str, value: Any, *, keep_password: bool = False) -> Any:
-    """The comparable form of one upstream value. Passwords become a digest unless keep_password."""
+    """The comparable form of one upstream (or form) value. Passwords become a digest unless keep_password."""
     field = BY_KEY[key]
     kind = field.kind
     if kind == "bool":
         return bool(value) if value is not None else False
     if kind == "text":
-        return "" if value is None else str(value)
+        return "" if value is None else lf(value if isinstance(value, str) else str(value))
     if kind == "date":
         return _date_z(value)
     if kind == "int":
+        if isinstance(value, bool) or value in (None, ""):
+            return None
         try:
-            return int(value) if value not in (None, "") else None
-        except (TypeError, ValueError):
+            number = float(value) if not isinstance(value, int) else value
+            return int(number) if number == int(number) else None
+        except (TypeError, ValueError, OverflowError):
             return None
     if kind == "password":
         value = "" if value is None else str(value)
         return value if keep_password else password_digest(value)
     if kind == "sids":
+        # A set: the form lists proctor types in its own order, and the upstream's order carries no meaning.
         value = parse_jsonish(value)
-        return [str(v) for v in value] if isinstance(value, list) else []
+        return sorted({str(v) for v in value if v is not None}) if isinstance(value, list) else []
     if kind == "slots":
         value = parse_jsonish(value)
         slots = [_norm_slot(s) for s in value] if isinstance(value, list) else []
@@ -188,7 +203,8 @@ def values_hash(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(safe, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
-def _same(key: str, a: Any, b: Any) -> bool:
+def same(key: str, a: Any, b: Any) -> bool:
+    """Whether two values of one field mean the same (either side raw upstream, normalised, or from the form)."""
     kind = BY_KEY[key].kind
     if kind == "date":
         # The form edits to the minute: a base value with seconds is unchanged when the minute matches.
@@ -199,12 +215,18 @@ def _same(key: str, a: Any, b: Any) -> bool:
     if kind == "slots":
         return _slots_key(a) == _slots_key(b)
     if kind == "password":
-        return (a if str(a).startswith("sha256:") else password_digest(a)) == (
-            b if str(b).startswith("sha256:") else password_digest(b))
-    return a == b
+        return password_digest(None if a is None else str(a)) == password_digest(None if b is None else str(b))
+    # Normalising again is harmless (normalise is idempotent) and makes values normalised by an older rule (a
+    # snapshot in an open form, a cached copy) compare by today's rule.
+    return normalise(key, a) == normalise(key, b)
 
 
-def _slots_key(slots: list[dict]) -> list:
+_same = same  # the name other modules used before it was public
+
+
+def _slots_key(slots: Any) -> list:
+    slots = normalise("instructorAsProctor", slots)
+
     def minute(v):
         p = parse_date(v)
         return p.replace(second=0, microsecond=0).isoformat() if p else None
@@ -214,8 +236,8 @@ def _slots_key(slots: list[dict]) -> list:
 
 
 def changes_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """{key: new value} for every editable field whose value differs (new has the full set of keys)."""
-    return {k: new[k] for k in new if k in BY_KEY and not _same(k, old.get(k), new[k])}
+    """{key: new value} for every editable field whose value differs in meaning (new has the full set of keys)."""
+    return {k: new[k] for k in new if k in BY_KEY and not same(k, old.get(k), new[k])}
 
 
 def apply_changes(raw: dict, changes: dict[str, Any]) -> dict:
@@ -225,26 +247,89 @@ def apply_changes(raw: dict, changes: dict[str, Any]) -> dict:
     return out
 
 
-def put_body(raw: dict) -> dict:
-    """The complete PUT body for Update Configuration, built from a full configuration (the current upstream JSON
-    with the user's changes applied). Keys the request schema does not allow (sid, locked, approved, editDate…) are
-    left out; nothing the schema allows is dropped. Required booleans/texts are always present."""
+_OMIT = object()
+SLOT_KEYS = ("location", "timeType", "startTime", "endTime", "sid", "capacity")
+
+
+def _wire(kind: str, value: Any) -> Any:
+    """One value in the shape the Update Configuration request schema accepts, changing nothing else: text keeps
+    its line endings, a date string in UTC keeps its spelling. _OMIT where the key must be left out (in a full
+    replacement an absent optional key becomes null upstream, which is what a null value means)."""
+    if kind == "bool":
+        return value if isinstance(value, bool) else bool(value) if value is not None else False
+    if kind == "text":
+        if value is None or value == "":
+            return None  # "string | null", and the upstream refuses an empty string: empty means null
+        return value if isinstance(value, str) else str(value)
+    if kind == "date":
+        if isinstance(value, str) and value.endswith("Z") and parse_date(value) is not None:
+            return value
+        return _date_z(value) or _OMIT  # not nullable in the request schema
+    if kind == "int":
+        number = normalise("duration", value)
+        return _OMIT if number is None else number
+    if kind == "password":
+        return _OMIT if value in (None, "") else str(value)
+    if kind == "sids":
+        value = parse_jsonish(value)
+        return [str(v) for v in value if v is not None] if isinstance(value, list) else _OMIT
+    if kind == "slots":
+        value = parse_jsonish(value)
+        if not isinstance(value, list):
+            return []  # required
+        out = []
+        for slot in value:
+            if not isinstance(slot, dict):
+                continue
+            row = {k: slot[k] for k in SLOT_KEYS if k in slot and slot[k] is not None}
+            row.setdefault("timeType", "between")
+            if "capacity" in row:
+                capacity = normalise("duration", row["capacity"])
+                row["capacity"] = capacity if capacity is not None else row["capacity"]
+            for key in ("startTime", "endTime"):
+                if key in row and not (isinstance(row[key], str) and row[key].endswith("Z")):
+                    row[key] = _date_z(row[key]) or row[key]
+            if not row.get("sid"):
+                row.pop("sid", None)
+            out.append(row)
+        return out
+    if kind == "attachments":
+        items = normalise("attachments", value)
+        return items or _OMIT  # 1–5 elements: an empty list is not allowed, leave the key out
+    if kind == "json":
+        value = parse_jsonish(value)
+        return value if isinstance(value, dict) else _OMIT
+    raise ValueError(kind)
+
+
+def put_body(raw: dict, changes: dict[str, Any] | None = None) -> dict:
+    """The complete PUT body for Update Configuration: the current upstream configuration `raw` with `changes`
+    ({key: the user's new value}) on top.
+
+    Fields not in `changes` travel exactly as the upstream holds them (their line endings, their nulls: a null
+    object is left out, which a full replacement reads as null); changed ones in the user's normalised form
+    (LF line endings). Keys the request schema does not allow (sid, locked, approved, editDate…) are left out;
+    nothing the schema allows is dropped; required booleans/texts are always present. `enrollmentSid` and
+    `refConfigSid` are copied only when they are well-formed SIDs (an odd upstream value is not echoed back)."""
+    from proctordash.core.vocabulary import is_sid
+
+    changes = changes or {}
     body: dict[str, Any] = {}
     for field in FIELDS:
-        value = normalise(field.key, raw.get(field.key), keep_password=True)
-        if field.kind == "text" and not value:
-            value = None  # "string | null", and the upstream refuses an empty string: empty means null
-        if field.kind in ("date", "int") and value is None:
-            continue  # not nullable in the request schema: omit rather than send null
-        if field.kind == "password" and value == "":
-            continue
-        if field.kind == "attachments" and not value:
-            continue  # 1–5 elements: an empty list is not allowed, leave the key out
-        body[field.key] = value
-    if raw.get("enrollmentSid"):
-        body["enrollmentSid"] = raw["enrollmentSid"]
+        if field.key in changes:
+            value = normalise(field.key, changes[field.key], keep_password=True)
+            if field.kind == "sids":
+                value = [str(v) for v in (parse_jsonish(changes[field.key]) or []) if v is not None]
+            wired = _wire(field.kind, value)
+        else:
+            wired = _wire(field.kind, raw.get(field.key))
+        if wired is not _OMIT:
+            body[field.key] = wired
+    enrollment = raw.get("enrollmentSid")
+    if isinstance(enrollment, str) and is_sid("enrollment", enrollment):
+        body["enrollmentSid"] = enrollment
     ref = raw.get("refConfigSid") or raw.get("referenceExamConfigurationSid")
-    if ref:
+    if isinstance(ref, str) and is_sid("exam_configuration", ref):
         body["refConfigSid"] = ref
     return body
 
@@ -309,7 +394,7 @@ def diff_rows(old: dict[str, Any], new: dict[str, Any], keys=None) -> list[dict]
     a password change reads "•••••• (changed)"."""
     rows = []
     for key in keys if keys is not None else [f.key for f in FIELDS]:
-        if key not in BY_KEY or _same(key, old.get(key), new.get(key)):
+        if key not in BY_KEY or same(key, old.get(key), new.get(key)):
             continue
         field = BY_KEY[key]
         if field.kind == "password":

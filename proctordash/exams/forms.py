@@ -33,15 +33,24 @@ INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 class DashboardDateTimeField(forms.DateTimeField):
-    """A <input type=datetime-local> read in the dashboard's zone (whatever zone the request runs in)."""
+    """A <input type=datetime-local> read in the dashboard's zone (whatever zone the request runs in).
+
+    The browser shows the wall-clock time in its own locale format, but the time itself is the dashboard's: every
+    label names the zone (`zone_label`) and the help line under the input spells the value out with its zone
+    abbreviation (`_field.html`)."""
 
     widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=INPUT_FORMAT)
     input_formats = [INPUT_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+    is_dashboard_date = True
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
         self.widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=INPUT_FORMAT)
+
+    @property
+    def zone_label(self) -> str:
+        return zone_label()
 
     def to_python(self, value):
         if value in self.empty_values:
@@ -71,14 +80,61 @@ class DashboardDateTimeField(forms.DateTimeField):
         return value
 
 
-class SidListField(forms.CharField):
-    """Proctor types: TS… SIDs, one per line (commas and spaces also separate)."""
+def zone_label() -> str:
+    """The dashboard's zone as a label reads it: "Chicago time", "UTC"."""
+    name = str(dashboard_zone())
+    if name in ("UTC", "Etc/UTC", "GMT"):
+        return "UTC"
+    return name.rsplit("/", 1)[-1].replace("_", " ") + " time"
 
-    widget = forms.Textarea(attrs={"rows": 2, "spellcheck": "false"})
+
+def input_text(value: str) -> str:
+    """What a browser sends for an <input> showing `value`: its value cannot hold line breaks (they are stripped)."""
+    return F_.lf(value or "").replace("\n", "")
+
+
+def password_alt(password: str) -> str:
+    """The digest of a password as a password box shows (and sends) it: line breaks stripped; "empty" for none."""
+    return F_.password_digest(input_text(password)) or "empty"
+
+
+def date_text(value) -> str:
+    """The datetime-local text a date field shows for an upstream date (dashboard zone, to the minute)."""
+    parsed = F_.parse_date(value)
+    return parsed.astimezone(dashboard_zone()).strftime(INPUT_FORMAT) if parsed else ""
+
+
+def _sid_parts(text: str) -> list[str]:
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+class ProctorTypesField(forms.Field):
+    """Proctor types as checkboxes labelled by name (`choices`: [(sid, label)], learned from synced data; the SID is
+    the fallback label) plus `proctor_types_other` for a type not listed. Any well-formed TS SID is accepted (a
+    checkbox value or typed), so a type that is not listed is never lost."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, *, choices=(), **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+        self.choices = list(choices)
+
+    @property
+    def choices(self):
+        return self._choices
+
+    @choices.setter
+    def choices(self, value):
+        self._choices = list(value)
+        self.widget.choices = self._choices
 
     def to_python(self, value):
-        text = super().to_python(value) or ""
-        return [part for part in text.replace(",", " ").split() if part]
+        if value in self.empty_values:
+            return []
+        if isinstance(value, str):
+            value = _sid_parts(value)
+        return [str(v).strip() for v in value if str(v).strip()]
 
     def validate(self, value):
         bad = [v for v in value if not SID_PATTERNS["proctor_type"].fullmatch(v)]
@@ -86,10 +142,61 @@ class SidListField(forms.CharField):
             raise ValidationError(
                 f"“{bad[0][:40]}” is not a proctor type SID: 'TS' followed by 32 lowercase hex digits.", code="pattern")
 
-    def prepare_value(self, value):
-        if isinstance(value, list):
-            return "\n".join(value)
-        return value
+    def has_changed(self, initial, data):
+        return sorted(set(initial or [])) != sorted(set(self.to_python(data)))
+
+
+def proctor_type_choices(options, selected) -> list[tuple[str, str]]:
+    """Choices for ProctorTypesField: the known options (sid, label) plus any selected SID not among them."""
+    out = [(sid, label) for sid, label in options]
+    known = {sid for sid, _ in out}
+    for sid in selected or []:
+        sid = str(sid)
+        if sid in known or not sid:
+            continue
+        if SID_PATTERNS["proctor_type"].fullmatch(sid):
+            out.append((sid, f"Proctor type {sid[:6]}…{sid[-4:]}"))
+        else:  # an odd upstream value: shown (and kept) as it is, so an untouched save does not drop it
+            out.append((sid, f"Unrecognised proctor type “{sid[:40]}”"))
+        known.add(sid)
+    return out
+
+
+# --- modality options: a field per known key, an "advanced (JSON)" box for the rest ----------------------------------
+MODALITY_KINDS = ("bool", "number", "text")
+
+
+def modality_kind(value: Any) -> str | None:
+    """The field kind that can show `value` exactly, or None (it then lives in the advanced JSON box)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf")):
+        return "number"
+    if isinstance(value, str) and value and "\n" not in value and "\r" not in value and value == value.strip():
+        return "text"
+    return None
+
+
+def modality_key_ok(key) -> bool:
+    """A key a field can carry (in a hidden input) without the browser changing it."""
+    return isinstance(key, str) and 0 < len(key) <= 200 and "\n" not in key and "\r" not in key
+
+
+def humanise_key(key: str) -> str:
+    words = F_.snake(key.replace("-", "_")).replace("_", " ").split()
+    return (" ".join(words) or key).capitalize()
+
+
+def _number(text: str):
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    value = float(text)  # ValueError: not a number
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
 
 
 def _text(label: str, *, rows: int = 0, max_length: int = 5000, help_text: str = "") -> forms.CharField:
@@ -100,11 +207,22 @@ def _text(label: str, *, rows: int = 0, max_length: int = 5000, help_text: str =
 
 class ConfigurationForm(forms.Form):
     """The scalar fields of a configuration (Update Configuration body). mode="create" leaves out the url (the
-    Create Exam call takes it at the exam level)."""
+    Create Exam call takes it at the exam level).
 
-    def __init__(self, *args, mode: str = "update", **kwargs):
+    `base` (the normalised values the form was opened with, password as a digest) makes the form compare before it
+    validates: a field whose submitted text means the base value (fields.same after reading it the way the browser
+    sent it) is unchanged — it takes the base value and is never an error, whatever the upstream holds (an
+    over-long duration, a URL without a scheme). Cross-field rules run only when one of their fields changed.
+    `password_shown=False` (a cached copy: the password is not known) reads an empty password box as "keep"."""
+
+    def __init__(self, *args, mode: str = "update", base: dict | None = None, password_shown: bool = True,
+                 password_alt: str = "", proctor_types=(), modality_keys: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.mode = mode
+        self.base = base
+        self.password_shown = password_shown
+        self.password_alt = password_alt  # digest of the password as a password box shows it (no line breaks)
+        self.unchanged: set[str] = set()
         for item in PERMITTED_ITEMS:
             label = F_.PERMITTED_LABELS[item]
             name = f"permitted_{F_.snake(item)}"
@@ -127,18 +245,138 @@ class ConfigurationForm(forms.Form):
         self.fields["password"] = forms.CharField(
             label="Exam password", required=False, strip=False, max_length=200,
             widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off", "data-password": ""}))
+        if not password_shown:
+            self.fields["password"].help_text = ("Not shown: this page is built from a saved copy. Leave it empty to "
+                                                 "keep the current password, or type a new one.")
+            self.fields["password"].widget.attrs["placeholder"] = "unchanged"
         if mode == "update":
             self.fields["url"] = forms.URLField(label="Exam URL", required=False, max_length=2000,
                                                 assume_scheme="https")
         self.fields["required_software"] = _text("Required software", rows=2)
         self.fields["student_notes"] = _text("Notes for students", rows=3)
         self.fields["proctor_notes"] = _text("Notes for proctors", rows=3)
-        self.fields["proctor_types"] = SidListField(
-            label="Proctor types", required=False,
-            help_text="Proctor type SIDs (TS followed by 32 hex digits), one per line.")
+        self.fields["proctor_types"] = ProctorTypesField(label="Proctor types", choices=proctor_types)
+        self.fields["proctor_types_other"] = forms.CharField(
+            label="Other proctor type SIDs", required=False, max_length=2000,
+            widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+            help_text="For a type not listed: TS followed by 32 hex digits; separate several with spaces.")
+        # Modality options: one field per known key (kind from the value), the rest as JSON. A bound form uses the
+        # rows the page was rendered with (keys and kinds travel in hidden inputs), so a key learned after the page
+        # was opened cannot shift them.
+        rows = self._submitted_modality_rows() if self.is_bound else sorted((modality_keys or {}).items())
+        self.modality_keys = {key: kind for key, kind in rows}
+        self.modality_names: list[tuple[str, str, str]] = []  # (field name, key, kind)
+        for i, (key, kind) in enumerate(rows):
+            name = f"modality_{i}"
+            self.fields[f"{name}_key"] = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
+            self.fields[f"{name}_kind"] = forms.CharField(required=False, widget=forms.HiddenInput, max_length=10)
+            self.initial.setdefault(f"{name}_key", key)
+            self.initial.setdefault(f"{name}_kind", kind)
+            label = humanise_key(key)
+            if kind == "bool":
+                field = forms.ChoiceField(label=label, required=False,
+                                          choices=[("", "— not set —"), ("true", "Yes"), ("false", "No")])
+            elif kind == "number":
+                field = forms.CharField(label=label, required=False, max_length=50,
+                                        widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+            else:
+                field = forms.CharField(label=label, required=False, max_length=2000, strip=False)
+            field.help_text = f"Key “{key}”; empty: not set."
+            self.fields[name] = field
+            self.modality_names.append((name, key, kind))
         self.fields["modality_options"] = forms.JSONField(
-            label="Modality options", required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
-            help_text="A JSON object, as SmarterProctoring stores it ({} for none).")
+            label="Modality options: advanced (JSON)", required=False, initial=dict,
+            widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+            help_text="Any other options, as a JSON object ({} for none).")
+
+    def _submitted_modality_rows(self) -> list[tuple[str, str]]:
+        rows: list[tuple[str, str]] = []  # index i = the data's modality_<i>
+        for i in range(100):
+            key = self.data.get(self.add_prefix(f"modality_{i}_key"))
+            if key is None:
+                break
+            kind = self.data.get(self.add_prefix(f"modality_{i}_kind")) or "text"
+            rows.append((str(key)[:200], kind if kind in MODALITY_KINDS else "text"))
+        return rows
+
+    # -- reading what the browser sent -------------------------------------------------------------------------
+    def _unchanged(self, name: str, bf) -> bool:
+        """Whether the submitted value of one field means the base value (so it is not the user's change): the text
+        a browser sends for the rendered base value (a textarea's line endings as CRLF or LF, an <input> without
+        line breaks, a URL trimmed), or anything fields.same reads as equal."""
+        if self.base is None:
+            return False
+        field = F_.BY_NAME.get(name)
+        data = bf.data
+        if name in ("proctor_types", "proctor_types_other"):
+            chosen = self.fields["proctor_types"].to_python(self._bound_items_data("proctor_types"))
+            chosen += _sid_parts(self.data.get(self.add_prefix("proctor_types_other"), "") or "")
+            return F_.same("proctorTypes", self.base.get("proctorTypes"), chosen)
+        if field is None or field.key not in self.base or field.kind in ("json", "sids", "slots", "attachments"):
+            return False  # modality options are compared as a whole in clean()
+        base = self.base.get(field.key)
+        kind = field.kind
+        text = F_.lf(data) if isinstance(data, str) else data
+        try:
+            if kind == "bool":
+                return bool(data) == bool(base)
+            if kind == "text":
+                base_text = F_.lf(base or "")
+                if name == "url":
+                    return (text or "").strip() == input_text(base_text).strip()
+                return (text or "") in (base_text, input_text(base_text))
+            if kind == "int":
+                if (text or "").strip() == "":
+                    return base is None
+                return base is not None and int(str(text).strip()) == base
+            if kind == "date":
+                if (text or "").strip() == "":
+                    return base is None
+                return (text or "").strip() == date_text(base) or F_.same(
+                    field.key, base, to_utc_z(self.fields[name].to_python(text)))
+            if kind == "password":
+                if not self.password_shown and (data or "") == "":
+                    return True
+                return F_.same("password", base, data or "") or (
+                    bool(self.password_alt) and password_alt(data or "") == self.password_alt)
+        except (ValidationError, ValueError, TypeError, OverflowError):
+            return False
+        return False
+
+    def _bound_items_data(self, name: str):
+        return self.fields[name].widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+
+    def _base_python(self, name: str):
+        field = F_.BY_NAME.get(name)
+        if name == "proctor_types":
+            return list(self.base.get("proctorTypes") or [])
+        if name == "proctor_types_other":
+            return ""
+        value = self.base.get(field.key)
+        if field.kind == "date":
+            return F_.parse_date(value)
+        return value
+
+    def _clean_fields(self):
+        for name, bf in self._bound_items():
+            if self._unchanged(name, bf):
+                self.cleaned_data[name] = self._base_python(name)
+                self.unchanged.add(name)
+                continue
+            try:
+                self.cleaned_data[name] = bf.field._clean_bound_field(bf)
+                if hasattr(self, f"clean_{name}"):
+                    self.cleaned_data[name] = getattr(self, f"clean_{name}")()
+            except ValidationError as e:
+                self.add_error(name, e)
+
+    def clean_proctor_types_other(self):
+        value = _sid_parts(self.cleaned_data.get("proctor_types_other") or "")
+        bad = [v for v in value if not SID_PATTERNS["proctor_type"].fullmatch(v)]
+        if bad:
+            raise ValidationError(
+                f"“{bad[0][:40]}” is not a proctor type SID: 'TS' followed by 32 lowercase hex digits.", code="pattern")
+        return " ".join(value)
 
     def clean_modality_options(self):
         value = self.cleaned_data.get("modality_options")
@@ -148,17 +386,86 @@ class ConfigurationForm(forms.Form):
             raise ValidationError("Modality options must be a JSON object, for example {}.", code="type")
         return value
 
+    def _modality_unchanged(self) -> bool:
+        """The modality fields and the JSON box, read leniently, say the base options (key order, whitespace of
+        the JSON and the spelling of a number do not count)."""
+        out: dict[str, Any] = {}
+        for name, key, kind in self.modality_names:
+            text = self.data.get(self.add_prefix(name), "")
+            if text in (None, "") or not key:
+                continue
+            try:
+                out[key] = (text == "true") if kind == "bool" else _number(text) if kind == "number" else text
+            except ValueError:
+                return False
+        raw_json = self.data.get(self.add_prefix("modality_options"), "")
+        try:
+            advanced = json.loads(raw_json) if str(raw_json).strip() else {}
+        except ValueError:
+            return False
+        if not isinstance(advanced, dict) or any(k in out for k in advanced):
+            return False
+        return F_.same("modalityOptions", self.base.get("modalityOptions"), {**advanced, **out})
+
+    def modality_value(self) -> dict | None:
+        """The modality options the form says (fields + advanced JSON), or None when they are invalid (the errors
+        are on the form then)."""
+        out: dict[str, Any] = {}
+        ok = True
+        for name, key, kind in self.modality_names:
+            text = self.data.get(self.add_prefix(name), "") if self.is_bound else ""
+            if text in (None, "") or not key:
+                continue
+            if kind == "bool":
+                if text not in ("true", "false"):
+                    self.add_error(name, "Choose Yes, No or “not set”.")
+                    ok = False
+                    continue
+                out[key] = text == "true"
+            elif kind == "number":
+                try:
+                    out[key] = _number(text)
+                except ValueError:
+                    self.add_error(name, f"{humanise_key(key)}: enter a number, for example 2 or 1.5.")
+                    ok = False
+            else:
+                out[key] = text
+        advanced = self.cleaned_data.get("modality_options")
+        if "modality_options" in self.errors:
+            return None
+        for key in (advanced or {}):
+            if key in out or key in self.modality_keys:
+                if key in out:
+                    self.add_error("modality_options", f"“{key[:60]}” is also a field above: set it there, or "
+                                                       "remove it from the JSON.")
+                    ok = False
+        if not ok:
+            return None
+        return {**(advanced or {}), **out}
+
     def clean(self):
         data = super().clean()
+        if self.base is not None and "modalityOptions" in self.base and self._modality_unchanged():
+            for name in [n for n in self.errors if n == "modality_options" or n.startswith("modality_")]:
+                del self._errors[name]
+            data["modality_value"] = self.base["modalityOptions"]
+            self.unchanged.add("modality_options")
+        else:
+            modality = self.modality_value()
+            if modality is not None:
+                data["modality_value"] = modality
+        changed = lambda *names: any(n not in self.unchanged for n in names)  # noqa: E731
         opens, closes = data.get("exam_open_date"), data.get("exam_close_date")
         s_opens, s_closes = data.get("schedule_open_date"), data.get("schedule_close_date")
-        if opens and closes and closes <= opens:
+        if opens and closes and closes <= opens and changed("exam_open_date", "exam_close_date"):
             self.add_error("exam_close_date", "The exam must close after it opens.")
-        if s_opens and s_closes and s_closes <= s_opens:
+        if s_opens and s_closes and s_closes <= s_opens and changed("schedule_open_date", "schedule_close_date"):
             self.add_error("schedule_close_date", "Scheduling must close after it opens.")
-        if s_closes and closes and s_closes > closes and "schedule_close_date" not in self.errors:
+        if (s_closes and closes and s_closes > closes and "schedule_close_date" not in self.errors
+                and changed("schedule_close_date", "exam_close_date")):
             self.add_error("schedule_close_date", "Scheduling must close no later than the exam closes.")
-        if s_opens and closes and s_opens >= closes and "schedule_open_date" not in self.errors:
+        if (s_opens and closes and s_opens >= closes and "schedule_open_date" not in self.errors
+                and changed("schedule_open_date", "exam_close_date")):
             self.add_error("schedule_open_date", "Scheduling must open before the exam closes.")
         return data
 
@@ -193,6 +500,17 @@ class BaseSlotFormSet(forms.BaseFormSet):
     pass
 
 
+def _quiet_formset(formset) -> None:
+    """A formset shown with its data but without errors (a row just added, or rows the user did not touch)."""
+    from django.forms.utils import ErrorDict, ErrorList
+
+    formset._errors = [ErrorDict() for _ in formset.forms]
+    formset._non_form_errors = ErrorList()
+    for form in formset.forms:
+        form._errors = ErrorDict()
+        form.cleaned_data = {}
+
+
 SlotFormSet = forms.formset_factory(SlotForm, formset=BaseSlotFormSet, extra=0, can_delete=True, max_num=50,
                                     validate_max=True)
 AttachmentFormSet = forms.formset_factory(AttachmentForm, extra=0, can_delete=True, max_num=5, validate_max=True)
@@ -210,14 +528,47 @@ class ConfigurationBundle:
     attachments_prefix = "attachments"
 
     def __init__(self, data: QueryDict | None = None, *, raw: dict | None = None, mode: str = "update",
-                 disabled: bool = False):
+                 disabled: bool = False, base: dict | None = None, password_shown: bool = True,
+                 password_alt: str = "", proctor_types=(), modality_keys: dict[str, str] | None = None):
+        """`raw`: the configuration to show (unbound). `data`: what the browser sent, compared with `base` (the
+        normalised values the form was opened with; see ConfigurationForm). `proctor_types`: known (sid, label)
+        options; `modality_keys`: known modality option keys → field kind (both learned from synced data)."""
         self.mode = mode
-        initial, slots, attachments = self.initial_from(raw or {})
-        self.form = ConfigurationForm(data, initial=initial if data is None else None, mode=mode)
+        self.base = base
+        self.unchanged: set[str] = set()  # upstream keys of slots/attachments the user did not touch
+        raw = raw or {}
+        known = dict(modality_keys or {})
+        if raw:
+            for key, value in F_.values_of(raw)["modalityOptions"].items():
+                kind = modality_kind(value)
+                if kind and modality_key_ok(key):
+                    known[key] = kind  # this configuration's own value decides the field's kind
+                else:
+                    known.pop(key, None)  # a value no field can show exactly: it stays in the JSON box
+        initial, slots, attachments = self.initial_from(raw, modality_keys=known)
+        if data is None:
+            selected = initial.get("proctor_types") or []
+        else:
+            selected = data.getlist("proctor_types") if hasattr(data, "getlist") else data.get("proctor_types") or []
+            selected = [selected] if isinstance(selected, str) else selected
+        known = {k: v for k, v in known.items() if modality_key_ok(k)}
+        self.form = ConfigurationForm(data, initial=initial if data is None else None, mode=mode, base=base,
+                                      password_shown=password_shown, password_alt=password_alt,
+                                      modality_keys=known,
+                                      proctor_types=proctor_type_choices(proctor_types, selected))
         self.slots = SlotFormSet(data, initial=slots if data is None else None, prefix=self.slots_prefix)
         self.attachments = (AttachmentFormSet(data, initial=attachments if data is None else None,
                                               prefix=self.attachments_prefix) if mode == "update" else None)
         self.non_field_errors: list[str] = []
+        # A single-line input would drop the line breaks of an upstream text (the browser strips them from an
+        # <input>'s value), which would look like an edit: such a text gets a textarea.
+        for name, f in self.form.fields.items():
+            spec = F_.BY_NAME.get(name)
+            if spec is None or spec.kind != "text" or not isinstance(f.widget, forms.TextInput):
+                continue
+            value = (self.form.data.get(name) if data is not None else initial.get(name)) or ""
+            if "\n" in str(value) or "\r" in str(value):
+                f.widget = forms.Textarea(attrs={**f.widget.attrs, "rows": 2})
         if disabled:
             for form in self.all_forms():
                 for f in form.fields.values():
@@ -233,20 +584,23 @@ class ConfigurationBundle:
         return [{"label": F_.PERMITTED_LABELS[item], "check": self.form[f"permitted_{F_.snake(item)}"],
                  "info": self.form[f"permitted_{F_.snake(item)}_information"]} for item in PERMITTED_ITEMS]
 
+    @property
+    def modality_rows(self) -> list:
+        return [{"field": self.form[name], "key": self.form[f"{name}_key"], "kind": self.form[f"{name}_kind"]}
+                for name, _, _ in self.form.modality_names]
+
     def suppress_errors(self) -> None:
         """Show bound data without validating it (after "add a row": the new row is not an error yet)."""
-        from django.forms.utils import ErrorDict, ErrorList
-
         for fs in (self.slots, self.attachments):
             if fs is not None:
-                fs._errors = [ErrorDict() for _ in fs.forms]
-                fs._non_form_errors = ErrorList()
-        for form in self.all_forms():
-            form._errors = ErrorDict()
+                _quiet_formset(fs)
+        from django.forms.utils import ErrorDict
+
+        self.form._errors = ErrorDict()
 
     # -- building --------------------------------------------------------------------------------------------
     @staticmethod
-    def initial_from(raw: dict) -> tuple[dict, list[dict], list[dict]]:
+    def initial_from(raw: dict, *, modality_keys: dict[str, str] | None = None) -> tuple[dict, list[dict], list[dict]]:
         values = F_.values_of(raw, keep_password=True) if raw else {}
         initial: dict[str, Any] = {}
         for f in F_.FIELDS:
@@ -256,6 +610,14 @@ class ConfigurationBundle:
             initial[f.name] = F_.parse_date(value) if f.kind == "date" else value
         if "password" in initial and str(initial["password"]).startswith("sha256:"):
             initial["password"] = ""  # a cached copy: never put a digest in a field
+        modality = dict(values.get("modalityOptions") or {})
+        for i, (key, kind) in enumerate(sorted((modality_keys or {}).items())):
+            if key in modality:
+                value = modality.pop(key)
+                initial[f"modality_{i}"] = ("true" if value else "false") if kind == "bool" else (
+                    repr(value) if isinstance(value, float) else str(value))
+        if raw:
+            initial["modality_options"] = modality  # what no field shows
         slots = [{"sid": s.get("sid", ""), "location": s["location"], "time_type": s["timeType"],
                   "start_time": F_.parse_date(s["startTime"]), "end_time": F_.parse_date(s["endTime"]),
                   "capacity": s["capacity"]} for s in values.get("instructorAsProctor", [])]
@@ -284,10 +646,45 @@ class ConfigurationBundle:
     # -- validation ------------------------------------------------------------------------------------------
     def is_valid(self) -> bool:
         ok = self.form.is_valid()
-        ok = self.slots.is_valid() and ok
+        if self._rows_unchanged(self.slots, "instructorAsProctor"):
+            _quiet_formset(self.slots)
+        else:
+            ok = self.slots.is_valid() and ok
         if self.attachments is not None:
-            ok = self.attachments.is_valid() and ok
+            if self._rows_unchanged(self.attachments, "attachments"):
+                _quiet_formset(self.attachments)
+            else:
+                ok = self.attachments.is_valid() and ok
         return ok and not self.non_field_errors
+
+    def _rows_unchanged(self, formset, key: str) -> bool:
+        """A slot or attachment list the user did not touch (every row's inputs hold the text a browser sends for
+        the base row): it keeps the base value and is never an error, whatever the upstream holds."""
+        if self.base is None or key not in self.base or not formset.is_bound:
+            return False
+        data = formset.data
+        base_rows = F_.normalise(key, self.base[key])
+        if str(data.get(f"{formset.prefix}-TOTAL_FORMS", "")).strip() != str(len(base_rows)):
+            return False
+        for i, row in enumerate(base_rows):
+            def sent(name):
+                return F_.lf(str(data.get(f"{formset.prefix}-{i}-{name}", "")))  # noqa: B023
+
+            if sent("DELETE"):
+                return False
+            if key == "attachments":
+                expected = {"url": input_text(row["attachmentUrl"]).strip(" \t\n\f"),
+                            "title": input_text(row["attachmentAwsTitle"])}
+            else:
+                expected = {"location": input_text(row["location"]), "time_type": "between",
+                            "start_time": date_text(row["startTime"]), "end_time": date_text(row["endTime"]),
+                            "capacity": "" if row["capacity"] is None else str(row["capacity"]),
+                            "sid": F_.lf(row.get("sid") or "")}
+            if any(sent(name).strip() != value.strip() if name == "url" else sent(name) != value
+                   for name, value in expected.items()):
+                return False
+        self.unchanged.add(key)
+        return True
 
     def live_slot_forms(self):
         """The slot rows that stay (not marked for removal), in order: the order of the PUT body's list."""
@@ -380,6 +777,9 @@ class ConfigurationBundle:
         data = self.form.cleaned_data
         out: dict[str, Any] = {}
         for f in F_.FIELDS:
+            if f.key in self.unchanged:
+                out[f.key] = self.base[f.key]
+                continue
             if f.kind == "slots":
                 out[f.key] = [self._slot_value(s.cleaned_data) for s in self.live_slot_forms() if s.cleaned_data]
                 continue
@@ -395,13 +795,14 @@ class ConfigurationBundle:
             if f.kind == "date":
                 out[f.key] = to_utc_z(value) if value else None
             elif f.kind == "text":
-                out[f.key] = value or ""
+                out[f.key] = F_.lf(value or "")
             elif f.kind == "password":
                 out[f.key] = value or ""
             elif f.kind == "json":
-                out[f.key] = value or {}
+                out[f.key] = data.get("modality_value", value or {})
             elif f.kind == "sids":
-                out[f.key] = value or []
+                chosen = list(value or []) + _sid_parts(data.get("proctor_types_other") or "")
+                out[f.key] = list(dict.fromkeys(chosen))
             else:
                 out[f.key] = value
         return out
@@ -508,9 +909,9 @@ EXAM_KEYS = {"title": "title", "type": "type", "useProctorManager": "use_proctor
 class CreateBundle:
     """ExamForm + a ConfigurationBundle in create mode."""
 
-    def __init__(self, data: QueryDict | None = None, *, initial: dict | None = None):
+    def __init__(self, data: QueryDict | None = None, *, initial: dict | None = None, **options):
         self.exam = ExamForm(data, initial=initial)
-        self.config = ConfigurationBundle(data, mode="create")
+        self.config = ConfigurationBundle(data, mode="create", **options)
 
     def is_valid(self) -> bool:
         ok = self.exam.is_valid()

@@ -153,15 +153,62 @@ def configuration_get(*, course_sid: str, exam_sid: str, configuration_sid: str,
     return Loaded(raw=raw, live=True, fetched_at=timezone.now(), drift=drift)
 
 
-# --- saving --------------------------------------------------------------------------------------------------------
-def needs_confirmation(raw: dict, *, new_values: dict | None = None, now: datetime | None = None) -> bool:
-    """True when saving now falls in the 24 hours before the exam window opens (the current opening, or the one
-    the edit sets): the vendor's help pages warn that changes then reach students who are about to start."""
+# --- guard rails ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Guard:
+    """What a person must know before changing a configuration (configuration_guard)."""
+
+    locked: bool
+    opens_at: datetime | None
+    closes_at: datetime | None
+    open_now: bool  # the exam window is open: students may be sitting it
+    opens_soon: bool  # it opens within NEAR_OPEN_WINDOW (24 h)
+    edit_opens_soon: bool  # the edit (new_values) puts an opening within 24 h or the window around now
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Saving needs an explicit "yes, change it now"."""
+        return self.open_now or self.opens_soon or self.edit_opens_soon
+
+    @property
+    def reason(self) -> str:
+        """One sentence for the person confirming (empty when nothing needs confirming)."""
+        if self.open_now:
+            return ("The exam is open now: students may be sitting it, and a change reaches them at once. "
+                    "Confirm that you want to change it now.")
+        if self.opens_soon or self.edit_opens_soon:
+            return ("The exam window opens within 24 hours: students may already be preparing. Confirm that you "
+                    "want to change it now.")
+        return ""
+
+
+def configuration_guard(*, raw: dict, new_values: dict | None = None, now: datetime | None = None) -> Guard:
+    """The guard rails of one configuration, as the configuration page shows them when it opens and as every save
+    (single or bulk, per exam) applies them: locked (nothing may be sent), open now or opening within 24 h (saving
+    needs an explicit confirmation). `raw` is the configuration as upstream holds it (any encoding), `new_values`
+    the edit about to be saved (its window counts too)."""
     now = now or timezone.now()
-    opens = [F_.parse_date(raw.get("examOpenDate"))]
+    opens = F_.parse_date(raw.get("examOpenDate"))
+    closes = F_.parse_date(raw.get("examCloseDate"))
+    open_now = opens is not None and opens <= now and (closes is None or now < closes)
+    opens_soon = opens is not None and now < opens <= now + NEAR_OPEN_WINDOW
+    edit_soon = False
     if new_values:
-        opens.append(F_.parse_date(new_values.get("examOpenDate")))
-    return any(open_at is not None and open_at - NEAR_OPEN_WINDOW <= now < open_at for open_at in opens)
+        new_opens = F_.parse_date(new_values.get("examOpenDate"))
+        new_closes = F_.parse_date(new_values.get("examCloseDate"))
+        edit_soon = new_opens is not None and (now < new_opens <= now + NEAR_OPEN_WINDOW or (
+            new_opens <= now and (new_closes is None or now < new_closes)))
+    return Guard(locked=raw.get("locked") is True, opens_at=opens, closes_at=closes, open_now=open_now,
+                 opens_soon=opens_soon, edit_opens_soon=edit_soon)
+
+
+def needs_confirmation(raw: dict, *, new_values: dict | None = None, now: datetime | None = None) -> bool:
+    """True when saving now needs an explicit confirmation (see configuration_guard)."""
+    return configuration_guard(raw=raw, new_values=new_values, now=now).needs_confirmation
+
+
+# --- saving --------------------------------------------------------------------------------------------------------
+NO_CHANGES = "No changes: the form is the same as the configuration you opened, so nothing was sent."
 
 
 @dataclass
@@ -189,11 +236,11 @@ class UpdateOutcome:
 def comparison_rows(base: dict, current: dict, mine: dict, changes: dict) -> list[ComparisonRow]:
     rows = []
     for f in F_.FIELDS:
-        upstream_changed = not F_._same(f.key, base.get(f.key), current.get(f.key))
+        upstream_changed = not F_.same(f.key, base.get(f.key), current.get(f.key))
         mine_changed = f.key in changes
         if not (upstream_changed or mine_changed):
             continue
-        clash = upstream_changed and mine_changed and not F_._same(f.key, current.get(f.key), mine.get(f.key))
+        clash = upstream_changed and mine_changed and not F_.same(f.key, current.get(f.key), mine.get(f.key))
         rows.append(ComparisonRow(
             key=f.key, label=f.label, opened=F_.display(f.key, base.get(f.key)),
             upstream=F_.display(f.key, current.get(f.key)),
@@ -208,14 +255,17 @@ def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_
                          source: str = ConfigurationChange.Source.DASHBOARD) -> UpdateOutcome:
     """Save the user's edit (new_values, compared with base_values, the values the form was opened with).
 
-    Re-fetches the configuration first; sends nothing if it is locked, if it changed since base_hash (conflict), or
-    if the exam window opens within 24 h and the user has not confirmed. Sends the complete configuration otherwise.
+    Changes are what differs in meaning between base_values and new_values (fields.changes_between: line endings,
+    null vs empty, JSON key order do not count). No change: nothing is fetched or sent. Otherwise re-fetches the
+    configuration first; sends nothing if it is locked, if it changed since the form was opened (a conflict:
+    base_hash is only a shortcut, the comparison is field by field), or if configuration_guard asks for a
+    confirmation the user has not given. Sends the current configuration with only the changed fields replaced.
     On success the cache is updated at once and the change recorded in the history.
     """
     client = client or _client()
     changes = F_.changes_between(base_values, new_values)
     if not changes:
-        return UpdateOutcome("unchanged", "Nothing changed: there was nothing to save.")
+        return UpdateOutcome("unchanged", NO_CHANGES)
     try:
         current = client.get_configuration(course_sid=course_sid, exam_sid=exam_sid,
                                            configuration_sid=configuration_sid)
@@ -233,9 +283,10 @@ def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_
         return UpdateOutcome("locked", "SmarterProctoring has locked this configuration; nothing was sent.",
                              current_raw=current_raw, changes=changes)
 
-    if F_.values_hash(current_values) != base_hash:
-        moved = set(F_.changes_between(base_values, current_values))
-        pending = [k for k in changes if not F_._same(k, current_values.get(k), new_values.get(k))]
+    moved = set() if F_.values_hash(current_values) == base_hash else set(F_.changes_between(base_values,
+                                                                                             current_values))
+    if moved:
+        pending = [k for k in changes if not F_.same(k, current_values.get(k), new_values.get(k))]
         if not pending and moved <= set(changes):
             # The upstream already holds exactly this edit: an earlier attempt whose answer was lost went through.
             change = _record(user=user, raw=current_raw, course_sid=course_sid, exam_sid=exam_sid,
@@ -248,13 +299,12 @@ def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_
         return UpdateOutcome("conflict", "Someone changed this configuration after you opened it. Nothing was sent.",
                              changes=changes, comparison=rows, current_raw=current_raw)
 
-    if needs_confirmation(current_raw, new_values=new_values, now=now) and not confirmed:
-        return UpdateOutcome("confirm", "The exam window opens within 24 hours (or is open): students may already be "
-                                        "preparing. Confirm that you want to change it now.",
-                             changes=changes, current_raw=current_raw)
+    guard = configuration_guard(raw=current_raw, new_values=new_values, now=now)
+    if guard.needs_confirmation and not confirmed:
+        return UpdateOutcome("confirm", guard.reason, changes=changes, current_raw=current_raw)
 
-    applied = F_.apply_changes(current_raw, {k: _wire(k, v) for k, v in changes.items()})
-    body = F_.put_body(applied)
+    applied = F_.apply_changes(current_raw, changes)
+    body = F_.put_body(current_raw, changes)
     try:
         updated = client.update_configuration(course_sid=course_sid, exam_sid=exam_sid,
                                               configuration_sid=configuration_sid, body=body)
@@ -278,10 +328,6 @@ def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_
              ", ".join(sorted(changes)))  # field names only, never values
     return UpdateOutcome("saved", "Saved. SmarterProctoring has the new configuration.", changes=changes,
                          current_raw=saved_raw, change=change)
-
-
-def _wire(key: str, value: Any) -> Any:
-    return value
 
 
 def _record(*, user, raw: dict, course_sid: str, exam_sid: str, old: dict, new: dict, keys: list[str],

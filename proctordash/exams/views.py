@@ -6,7 +6,9 @@ POSTs need edit rights (support: 403). An htmx request gets the form fragment, a
 
 from __future__ import annotations
 
+import logging
 import uuid
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core import signing
@@ -16,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -31,7 +34,9 @@ from proctordash.accounts.permissions import (
 )
 from proctordash.core.vocabulary import is_sid
 from proctordash.exams import fields as F_
-from proctordash.exams import services
+from proctordash.exams import selectors, services
+from proctordash.exams.forms import input_text as forms_input_text
+from proctordash.exams.forms import password_alt as forms_password_alt
 from proctordash.exams.forms import (
     ConfigurationBundle,
     CreateBundle,
@@ -39,6 +44,8 @@ from proctordash.exams.forms import (
     formset_data_without,
 )
 from proctordash.exams.models import CachedConfiguration, ConfigurationChange, ExamCreation
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_SALT = "proctordash.exams.configuration-base"
 
@@ -49,22 +56,56 @@ def _check_sids(**sids: str) -> None:
             raise Http404(f"Not a {kind} SID")
 
 
-def _snapshot(raw: dict) -> str:
+def _snapshot(raw: dict, *, password_shown: bool = True) -> str:
     """The form's version token: the editable values it was opened with (password as a digest), signed so a
-    tampered page cannot pretend to be current."""
+    tampered page cannot pretend to be current. `p`: whether the form showed the password (a form built from a
+    saved copy does not, and reads an empty password box as "keep")."""
     values = F_.values_of(raw)
-    return signing.dumps({"s": raw.get("sid"), "v": values, "h": F_.values_hash(values)}, salt=SNAPSHOT_SALT,
-                         compress=True)
+    token = {"s": raw.get("sid"), "v": values, "h": F_.values_hash(values), "p": password_shown}
+    password = raw.get("password")
+    if password_shown and isinstance(password, str) and forms_input_text(password) != password:
+        token["q"] = forms_password_alt(password)  # as a password box shows it (no line breaks)
+    return signing.dumps(token, salt=SNAPSHOT_SALT, compress=True)
 
 
-def _read_snapshot(token: str, configuration_sid: str) -> tuple[dict, str] | None:
+@dataclass(frozen=True)
+class Snapshot:
+    values: dict
+    hash: str
+    password_shown: bool
+    password_alt: str
+
+    def bundle_args(self) -> dict:
+        return {"base": self.values, "password_shown": self.password_shown, "password_alt": self.password_alt}
+
+
+def _read_snapshot(token: str, configuration_sid: str) -> Snapshot | None:
     try:
         data = signing.loads(token or "", salt=SNAPSHOT_SALT)
     except signing.BadSignature:
         return None
-    if data.get("s") != configuration_sid:
+    if not isinstance(data, dict) or data.get("s") != configuration_sid or not isinstance(data.get("v"), dict):
         return None
-    return data["v"], data["h"]
+    return Snapshot(data["v"], str(data.get("h", "")), bool(data.get("p", True)), str(data.get("q", "")))
+
+
+def _not_found(request: HttpRequest, message: str) -> TemplateResponse:
+    """A 404 in the dashboard's layout that says what was not found (never which course it belongs to)."""
+    return TemplateResponse(request, "exams/not_found.html", {"message": message}, status=404)
+
+
+CONFIGURATION_NOT_FOUND = ("SmarterProctoring does not know this exam configuration: it may have been deleted "
+                           "there, or the link is out of date. Open the exam again from the exams list.")
+
+
+def _bundle_options(course_sid: str) -> dict:
+    """Labels learned from synced data for the form's pickers (proctor types, modality option keys)."""
+    try:
+        return {"proctor_types": selectors.proctor_type_options(course_sid=course_sid),
+                "modality_keys": selectors.modality_keys(course_sid=course_sid)}
+    except Exception:  # noqa: BLE001 - labels are a nicety: Redis or the cache down must not take the page with it
+        log.warning("exams: proctor type / modality labels unavailable", exc_info=True)
+        return {}
 
 
 def _respond(request: HttpRequest, template: str, partial: str, context: dict) -> TemplateResponse:
@@ -96,28 +137,32 @@ def _row_action(request: HttpRequest, data):
 
 # --- configuration page --------------------------------------------------------------------------------------------
 @staff_required
+@never_cache  # the page shows the exam password (read live): no copy in any cache, nor in the browser's history
 @require_http_methods(["GET", "POST"])
 def configuration(request: HttpRequest, course_sid: str, exam_sid: str, configuration_sid: str):
     """View (everyone who may see the course) and edit (editors) one exam configuration."""
     _check_sids(course=course_sid, exam=exam_sid, exam_configuration=configuration_sid)
     require_course_view(request.user, course_sid)
+    if selectors.exam_in_other_course(course_sid=course_sid, exam_sid=exam_sid, configuration_sid=configuration_sid):
+        raise Http404("This exam belongs to another course")
     page_url = reverse("exams:configuration", args=[course_sid, exam_sid, configuration_sid])
     validate_url = reverse("exams:configuration_validate", args=[course_sid, exam_sid, configuration_sid])
     ctx = {"course_sid": course_sid, "exam_sid": exam_sid, "configuration_sid": configuration_sid,
            "page_url": page_url, "can_edit": can_edit_course(request.user, course_sid), "show_errors": True}
+    options = _bundle_options(course_sid)
 
     if request.method == "GET":
         try:
             loaded = services.configuration_get(course_sid=course_sid, exam_sid=exam_sid,
                                                 configuration_sid=configuration_sid)
         except services.ConfigurationNotFound:
-            raise Http404("No such configuration") from None
+            return _not_found(request, CONFIGURATION_NOT_FOUND)
         except services.ConfigurationUnavailable as e:
             ctx.update(_page_context(request, ctx, raw=None))
             ctx["unavailable"] = e.message
             return TemplateResponse(request, "exams/configuration.html", ctx)
         editable = ctx["can_edit"] and loaded.live and not loaded.raw.get("locked")
-        bundle = ConfigurationBundle(raw=loaded.raw, disabled=not editable)
+        bundle = ConfigurationBundle(raw=loaded.raw, disabled=not editable, **options)
         if editable:
             bundle.enable_inline_validation(validate_url)
         ctx.update(_page_context(request, ctx, raw=loaded.raw))
@@ -133,24 +178,25 @@ def configuration(request: HttpRequest, course_sid: str, exam_sid: str, configur
     action = request.POST.get("action", "save")
 
     if base is None:
-        bundle = ConfigurationBundle(data)
+        bundle = ConfigurationBundle(data, **options)
         bundle.enable_inline_validation(validate_url)
         bundle.suppress_errors()
         ctx.update(_page_context(request, ctx, raw=None), bundle=bundle, show_errors=False,
                    banner=("error", "This form could not be verified (it may come from an old page). Your edits are "
                                     "shown below, but nothing was sent: copy them, then reload the page."))
         return _respond(request, "exams/configuration.html", "config-form", ctx)
-    base_values, base_hash = base
+    base_values, base_hash = base.values, base.hash
+    bundle_args = {**base.bundle_args(), **options}
 
     new_data = _row_action(request, data)
     if new_data is not None:
-        bundle = ConfigurationBundle(new_data)
+        bundle = ConfigurationBundle(new_data, **bundle_args)
         bundle.enable_inline_validation(validate_url)
         bundle.suppress_errors()
         ctx.update(_page_context(request, ctx, raw=None), bundle=bundle, show_errors=False)
         return _respond(request, "exams/configuration.html", "config-form", ctx)
 
-    bundle = ConfigurationBundle(data)
+    bundle = ConfigurationBundle(data, **bundle_args)
     bundle.enable_inline_validation(validate_url)
     ctx.update(_page_context(request, ctx, raw=None), bundle=bundle)
     if not bundle.is_valid():
@@ -159,12 +205,16 @@ def configuration(request: HttpRequest, course_sid: str, exam_sid: str, configur
     new_values = bundle.values()
 
     if action == "reapply":
-        return _reapply(request, ctx, base_values=base_values, new_values=new_values, validate_url=validate_url)
+        return _reapply(request, ctx, base_values=base_values, new_values=new_values, validate_url=validate_url,
+                        options=options)
 
-    outcome = services.configuration_update(
-        user=request.user, course_sid=course_sid, exam_sid=exam_sid, configuration_sid=configuration_sid,
-        base_hash=base_hash, base_values=base_values, new_values=new_values,
-        reason=request.POST.get("reason", "").strip(), confirmed=request.POST.get("confirm_near_open") == "yes")
+    try:
+        outcome = services.configuration_update(
+            user=request.user, course_sid=course_sid, exam_sid=exam_sid, configuration_sid=configuration_sid,
+            base_hash=base_hash, base_values=base_values, new_values=new_values,
+            reason=request.POST.get("reason", "").strip(), confirmed=request.POST.get("confirm_near_open") == "yes")
+    except services.ConfigurationNotFound:
+        return _not_found(request, CONFIGURATION_NOT_FOUND + " Nothing was sent.")
     if outcome.kind in ("saved", "unchanged"):
         (messages.success if outcome.kind == "saved" else messages.info)(request, outcome.message)
         return _redirect(request, page_url)
@@ -189,14 +239,17 @@ def configuration(request: HttpRequest, course_sid: str, exam_sid: str, configur
     return _respond(request, "exams/configuration.html", "config-form", ctx)
 
 
-def _reapply(request, ctx, *, base_values: dict, new_values: dict, validate_url: str):
-    """One click after a conflict: the user's changes (against the version they opened) put onto the version now
-    upstream, shown for review with the new version token. Nothing is sent yet."""
+def _reapply(request, ctx, *, base_values: dict, new_values: dict, validate_url: str, options: dict):
+    """One click after a conflict: the user's changes (against the version they opened: fields.changes_between, so
+    a textarea's CRLF or an untouched null is not a change) put onto the version now upstream, shown for review with
+    the new version token. Nothing is sent yet."""
     changes = F_.changes_between(base_values, new_values)
     try:
         current = services.configuration_get(course_sid=ctx["course_sid"], exam_sid=ctx["exam_sid"],
                                              configuration_sid=ctx["configuration_sid"])
-    except (services.ConfigurationNotFound, services.ConfigurationUnavailable):
+    except services.ConfigurationNotFound:
+        return _not_found(request, CONFIGURATION_NOT_FOUND + " Nothing was sent.")
+    except services.ConfigurationUnavailable:
         current = None
     if current is None or not current.live:
         ctx["banner"] = ("error", "SmarterProctoring did not answer, so your changes could not be reapplied yet. "
@@ -204,42 +257,49 @@ def _reapply(request, ctx, *, base_values: dict, new_values: dict, validate_url:
         ctx["retry"] = True
         return _respond(request, "exams/configuration.html", "config-form", ctx)
     applied = F_.apply_changes(current.raw, changes)
-    bundle = ConfigurationBundle(raw=applied)
+    bundle = ConfigurationBundle(raw=applied, **options)
     bundle.enable_inline_validation(validate_url)
     moved = F_.changes_between(base_values, current.values)
     ctx.update(bundle=bundle, snapshot=_snapshot(current.raw), show_errors=False,
                reapplied=[F_.BY_KEY[k].label for k in changes],
                clashes=[F_.BY_KEY[k].label for k in changes if k in moved],
                banner=("info", "Your changes are now applied onto the latest version from SmarterProctoring. "
-                               "Review them and press Save."))
+                               "Review them and press Save." if changes else
+                               "You had changed nothing, so the form now shows the latest version from "
+                               "SmarterProctoring."))
     ctx.update(_page_context(request, ctx, raw=current.raw))
     return _respond(request, "exams/configuration.html", "config-form", ctx)
 
 
 def _page_context(request, ctx: dict, *, raw: dict | None) -> dict:
-    """The parts of the page around the form: facts, history, accommodation register."""
-    from proctordash.appointments.models import Course, Exam
-
+    """The parts of the page around the form: names, facts, guard rails, history, accommodation register. Every
+    lookup is scoped to the course in the URL."""
     course_sid, exam_sid, config_sid = ctx["course_sid"], ctx["exam_sid"], ctx["configuration_sid"]
     if raw is None:
-        cached = CachedConfiguration.objects.filter(sid=config_sid, course_sid=course_sid).first()
+        cached = CachedConfiguration.objects.filter(sid=config_sid, course_sid=course_sid, exam_sid=exam_sid).first()
         raw = cached.raw if cached else {}
-    exam = Exam.objects.filter(sid=exam_sid).first()
+    enrollment_sid = raw.get("enrollmentSid") if isinstance(raw.get("enrollmentSid"), str) else ""
     out = {
         "raw": raw,
-        "exam": exam,
-        "course": Course.objects.filter(sid=course_sid).first(),
-        "history": list(services.history_list(user=request.user, configuration_sid=config_sid)[:30]),
+        "exam": selectors.exam_get(course_sid=course_sid, exam_sid=exam_sid),
+        "course": selectors.course_get(course_sid),
+        "history": list(services.history_list(user=request.user, configuration_sid=config_sid,
+                                              course_sid=course_sid)[:30]),
         "password_set": bool(raw.get("password")),
         "edit_date": F_.parse_date(raw.get("editDate")),
+        "guard": services.configuration_guard(raw=raw) if raw else None,
+        "enrollment_sid": enrollment_sid,
     }
-    if raw and not raw.get("enrollmentSid"):
+    if raw and not enrollment_sid:
         out["accommodations"] = services.accommodations_list(user=request.user, course_sid=course_sid,
                                                              exam_sid=exam_sid)
-    if raw.get("enrollmentSid"):
+    if enrollment_sid:
+        out["learner"] = selectors.learner_get(course_sid=course_sid, enrollment_sid=enrollment_sid)
         ref = raw.get("referenceExamConfigurationSid") or raw.get("refConfigSid")
-        if ref:
+        if isinstance(ref, str) and is_sid("exam_configuration", ref):
             out["base_url"] = reverse("exams:configuration", args=[course_sid, exam_sid, ref])
+        elif ref:
+            out["odd_reference"] = str(ref)[:80]  # shown as text, never turned into a link
     return out
 
 
@@ -249,7 +309,8 @@ def configuration_validate(request: HttpRequest, course_sid: str, exam_sid: str,
     """Inline validation of one field as the user leaves it (htmx): the field's error slot, filled or empty."""
     _check_sids(course=course_sid, exam=exam_sid, exam_configuration=configuration_sid)
     require_course_edit(request.user, course_sid)
-    bundle = ConfigurationBundle(request.POST)
+    base = _read_snapshot(request.POST.get("base", ""), configuration_sid)
+    bundle = ConfigurationBundle(request.POST, **(base.bundle_args() if base else {}))
     bundle.is_valid()
     return _validation_fragment(request, bundle.errors_by_name())
 
@@ -356,17 +417,18 @@ def exam_new(request: HttpRequest, course_sid: str):
     validate_url = reverse("exams:new_validate", args=[course_sid])
     ctx = {"course_sid": course_sid, "page_url": reverse("exams:new", args=[course_sid]), "show_errors": True}
     if request.method == "GET":
-        bundle = CreateBundle(initial={"idempotency_key": uuid.uuid4()})
+        bundle = CreateBundle(initial={"idempotency_key": uuid.uuid4()}, **_bundle_options(course_sid))
         bundle.enable_inline_validation(validate_url)
         return TemplateResponse(request, "exams/new.html", {**ctx, "bundle": bundle})
 
+    options = _bundle_options(course_sid)
     new_data = _row_action(request, request.POST)
     if new_data is not None:
-        bundle = CreateBundle(new_data)
+        bundle = CreateBundle(new_data, **options)
         bundle.enable_inline_validation(validate_url)
         bundle.suppress_errors()
         return _respond(request, "exams/new.html", "create-form", {**ctx, "bundle": bundle, "show_errors": False})
-    bundle = CreateBundle(request.POST)
+    bundle = CreateBundle(request.POST, **options)
     bundle.enable_inline_validation(validate_url)
     ctx["bundle"] = bundle
     if not bundle.is_valid():

@@ -33,8 +33,11 @@ def world():
     return generate(seed=SANDBOX_SEED, appointments=SANDBOX_APPOINTMENTS, anchor=time.time())
 
 
+def _when(value):
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
 def _pick(world, *, per_student=False, locked=False, online=True, skip=0) -> Picked:
-    now = datetime.now(timezone.utc)
     found = 0
     for sid, cfg in world.configurations.items():
         exam = world.exams[cfg["examSid"]]
@@ -44,9 +47,6 @@ def _pick(world, *, per_student=False, locked=False, online=True, skip=0) -> Pic
             continue
         if not per_student and not (cfg.get("examOpenDate") and cfg.get("examCloseDate") and cfg.get("duration")):
             continue
-        opens = cfg.get("examOpenDate")
-        if opens and abs(datetime.fromisoformat(opens.replace("Z", "+00:00")) - now) < timedelta(days=2):
-            continue  # keep clear of the 24-hour guard (tested on purpose elsewhere)
         if found < skip:
             found += 1
             continue
@@ -83,11 +83,32 @@ def sp(sandbox):
     client.close()
 
 
+def settle_window(client, picked: Picked) -> None:
+    """Move a picked configuration's window a month ahead: the seeded exams are all open around now, and an open
+    exam (or one opening within 24 h) asks for a confirmation on every save. The guard rails are tested on purpose
+    with windows set by those tests."""
+    from proctordash.core.timezones import to_utc_z
+    from proctordash.exams.fields import put_body
+
+    raw = client.get_configuration(**picked.args()).raw
+    start = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(days=30)
+    client.update_configuration(**picked.args(), body=put_body(raw) | {
+        "examOpenDate": to_utc_z(start), "examCloseDate": to_utc_z(start + timedelta(days=7)),
+        "scheduleOpenDate": to_utc_z(start - timedelta(days=14)),
+        "scheduleCloseDate": to_utc_z(start + timedelta(days=6))})
+
+
 @pytest.fixture
-def clean_sandbox(sandbox):
-    """The sandbox in its seed state with no faults, before and after the test."""
+def clean_sandbox(sandbox, world):
+    """The sandbox in its seed state with no faults, before and after the test; the picked configurations'
+    windows a month ahead (settle_window)."""
+    from proctordash.integrations.smarterproctoring.client import SmarterProctoringClient
+
     sandbox.set_faults()
     sandbox.reset()
+    with SmarterProctoringClient.from_settings() as client:
+        for picked in (_pick(world), _pick(world, skip=1), _pick(world, skip=2)):
+            settle_window(client, picked)
     yield sandbox
     sandbox.set_faults()
     sandbox.reset()

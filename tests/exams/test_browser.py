@@ -131,3 +131,89 @@ def test_create_an_exam(login_page, live_server, coordinator, clean_sandbox, sp,
     assert page.get_by_role("heading", name="Final exam (browser)").is_visible()
     page.goto(f"{live_server.url}/exams/")
     assert page.get_by_text("Final exam (browser)").is_visible()
+
+
+def signed_in_context(browser, live_server, user, **options):
+    """A separate browser context (e.g. JavaScript off) signed in through the real login form."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    return context, page
+
+
+def updates(sandbox) -> int:
+    return sandbox.control("GET", "health").json()["requests"].get("configuration_update", 0)
+
+
+@pytest.mark.parametrize("javascript", [False, True], ids=["js-off", "js-on"])
+def test_unchanged_save_and_reapply_change_only_what_the_user_changed(browser, live_server, coordinator, clean_sandbox,
+                                                                      sandbox, sp, cfg, javascript):
+    """Issue 16 item 1 in a real browser: multi-line notes come back as CRLF (JS off) or LF (htmx); an untouched
+    form says "No changes" and sends nothing; after a conflict, "Reapply" keeps the colleague's notes."""
+    from proctordash.exams.fields import put_body
+
+    raw = sp.get_configuration(**cfg.args()).raw
+    sp.update_configuration(**cfg.args(), body=put_body(raw) | {"studentNotes": "Bring your ID.\nNo phones."})
+    context, page = signed_in_context(browser, live_server, coordinator, java_script_enabled=javascript)
+    page.goto(live_server.url + cfg.url)
+    before = updates(sandbox)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save configuration").click()
+    expect(page.locator(".message-info")).to_contain_text("No changes")
+    assert updates(sandbox) == before
+
+    original = sp.get_configuration(**cfg.args()).raw
+    page.get_by_label("Duration (minutes)").fill(str(original["duration"] + 15))
+    # meanwhile a colleague rewrites the notes (and attempts) in SmarterProctoring's own screens
+    sp.update_configuration(**cfg.args(), body=put_body(original) | {"studentNotes": "Colleague:\nbring a pencil",
+                                                                     "attempts": 4})
+    page.get_by_role("button", name="Save configuration").click()
+    page.get_by_test_id("conflict").wait_for()
+    shot(page, f"exams-conflict-{'js' if javascript else 'nojs'}")
+    page.get_by_role("button", name="Reapply my changes onto the new version").click()
+    reapplied = page.get_by_test_id("reapplied")
+    reapplied.wait_for()
+    expect(reapplied).to_have_text("Reapplied: Duration (minutes).")
+    assert page.get_by_label("Notes for students").input_value() == "Colleague:\nbring a pencil"
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save configuration").click()
+    page.locator(".message-success").wait_for()
+    final = sp.get_configuration(**cfg.args()).raw
+    assert final["studentNotes"] == "Colleague:\nbring a pencil" and final["attempts"] == 4
+    assert final["duration"] == original["duration"] + 15
+    context.close()
+
+
+def test_guard_rails_show_when_the_page_opens_and_an_open_exam_needs_confirmation(login_page, live_server, coordinator,
+                                                                                  clean_sandbox, sandbox, sp, cfg):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from proctordash.core.timezones import to_utc_z
+    from proctordash.exams.fields import put_body
+
+    now = timezone.now()
+    raw = sp.get_configuration(**cfg.args()).raw
+    sp.update_configuration(**cfg.args(), body=put_body(raw) | {
+        "examOpenDate": to_utc_z(now - timedelta(hours=2)), "examCloseDate": to_utc_z(now + timedelta(days=2)),
+        "scheduleOpenDate": to_utc_z(now - timedelta(days=5)), "scheduleCloseDate": to_utc_z(now + timedelta(days=1))})
+    page = login_page(coordinator)
+    page.goto(live_server.url + cfg.url)
+    expect(page.get_by_test_id("guard-open")).to_contain_text("This exam is open now")
+    confirm = page.get_by_label("I understand; save the change now.")
+    expect(confirm).not_to_be_checked()
+    page.get_by_label("Attempts allowed").fill("3")
+    before = updates(sandbox)
+    page.get_by_role("button", name="Save configuration").click()
+    expect(page.get_by_role("button", name="Save anyway")).to_be_visible()
+    assert updates(sandbox) == before  # nothing sent without the confirmation
+    page.get_by_label("I understand; save the change now.").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save anyway").click()
+    page.locator(".message-success").wait_for()
+    assert sp.get_configuration(**cfg.args()).raw["attempts"] == 3

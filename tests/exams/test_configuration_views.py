@@ -30,10 +30,12 @@ def test_page_shows_every_field_with_the_upstream_values(client_for, coordinator
         assert f"permitted_{item}_information" in data
     for name in ["permitted_other_items", "exam_open_date", "exam_close_date", "schedule_open_date",
                  "schedule_close_date", "duration", "attempts", "password", "url", "required_software",
-                 "student_notes", "proctor_notes", "proctor_types", "modality_options", "slots-TOTAL_FORMS",
+                 "student_notes", "proctor_notes", "proctor_types_other", "modality_options", "slots-TOTAL_FORMS",
                  "attachments-TOTAL_FORMS", "base"]:
         assert name in data, name
     assert data["duration"] == str(live["duration"])
+    checked = data.get("proctor_types", [])
+    assert sorted([checked] if isinstance(checked, str) else checked) == sorted(live["proctorTypes"])
     assert data["password"] == live["password"]  # masked input (type=password) with a reveal button
     assert 'type="password"' in html and "data-reveal" in html
     assert "Approved" in html
@@ -45,7 +47,8 @@ def test_page_names_the_course_by_its_title_beside_its_sid(client_for, coordinat
 
     Course.objects.update_or_create(sid=cfg.course_sid, defaults={"title": "Organic <Chemistry> II"})
     html = client_for(coordinator).get(cfg.url).content.decode()
-    assert f"<dd>Organic &lt;Chemistry&gt; II <code>{cfg.course_sid}</code></dd>" in html
+    assert "Course: <strong>Organic &lt;Chemistry&gt; II</strong>" in html
+    assert f'title="{cfg.course_sid}"' in html and f'data-copy="{cfg.course_sid}"' in html
 
 
 def test_save_sends_the_complete_configuration_and_records_history(client_for, coordinator, clean_sandbox, sp, cfg):
@@ -79,14 +82,80 @@ def test_save_sends_the_complete_configuration_and_records_history(client_for, c
     assert "Extra time for everyone" in page and "Saved." in page
 
 
+def puts(sandbox) -> int:
+    return sandbox.control("GET", "health").json()["requests"].get("configuration_update", 0)
+
+
+def crlf(data: dict) -> dict:
+    """The form as a browser without JavaScript submits it: every line break as CRLF (HTML standard; the HTML
+    parser has already made CRLF and CR in the page LF)."""
+    def one(text):
+        return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+
+    return {k: [one(x) for x in v] if isinstance(v, list) else one(v) for k, v in data.items()}
+
+
 def test_unchanged_form_sends_nothing(client_for, coordinator, clean_sandbox, sandbox, cfg):
     client = client_for(coordinator)
     data = open_form(client, cfg)
-    before = sandbox.control("GET", "health").json()["requests"].get("configuration_update", 0)
-    response = client.post(cfg.url, data)
-    assert response.status_code == 302
-    assert sandbox.control("GET", "health").json()["requests"].get("configuration_update", 0) == before
+    before = puts(sandbox)
+    response = client.post(cfg.url, data, follow=True)
+    assert response.redirect_chain[0][1] == 302
+    assert puts(sandbox) == before
+    assert "No changes" in response.content.decode()
     assert not ConfigurationChange.objects.filter(source="dashboard").exists()
+
+
+def test_crlf_line_endings_and_untouched_nulls_are_not_changes(client_for, coordinator, clean_sandbox, sandbox, sp,
+                                                               cfg):
+    """JavaScript off: textareas come back with CRLF. Neither that, nor a null the form shows as empty, is an
+    edit: no PUT, no history. A real edit then sends those fields exactly as the upstream holds them."""
+    raw = sp.get_configuration(**cfg.args()).raw
+    sp.update_configuration(**cfg.args(), body=put_body(raw) | {
+        "studentNotes": "Bring your ID.\nNo phones.", "proctorNotes": "Check the desk\r\nand the walls",
+        "requiredSoftware": None, "permittedOtherItems": None})
+    before = sp.get_configuration(**cfg.args()).raw
+    assert before["modalityOptions"] is None
+    client = client_for(coordinator)
+    data = crlf(open_form(client, cfg))
+    assert data["student_notes"] == "Bring your ID.\r\nNo phones." and data["required_software"] == ""
+    n = puts(sandbox)
+    response = client.post(cfg.url, data, follow=True)
+    assert "No changes" in response.content.decode() and puts(sandbox) == n
+    assert not ConfigurationChange.objects.filter(source="dashboard").exists()
+    # one real edit: only it changes upstream; the rest travels exactly as it was (CRLF, nulls)
+    data["attempts"] = str((before["attempts"] or 1) + 1)
+    assert client.post(cfg.url, data).status_code == 302
+    after = sp.get_configuration(**cfg.args()).raw
+    assert puts(sandbox) == n + 1
+    assert after["attempts"] == (before["attempts"] or 1) + 1
+    for key in ("studentNotes", "proctorNotes", "requiredSoftware", "permittedOtherItems", "modalityOptions",
+                "proctorTypes", "url", "password", "examOpenDate", "duration"):
+        assert after[key] == before[key], key
+    change = ConfigurationChange.objects.get(source="dashboard")
+    assert [d["key"] for d in change.diff] == ["attempts"]
+
+
+def test_reapply_without_javascript_reapplies_only_what_the_user_changed(client_for, coordinator, clean_sandbox, sp,
+                                                                         cfg):
+    """The issue's case: after a conflict, "Reapply" (JS off, CRLF) overwrote a colleague's studentNotes the user
+    never touched. Only the user's own fields are reapplied."""
+    raw = sp.get_configuration(**cfg.args()).raw
+    sp.update_configuration(**cfg.args(), body=put_body(raw) | {"studentNotes": "Line one\nLine two"})
+    client = client_for(coordinator)
+    data = crlf(open_form(client, cfg))
+    original = sp.get_configuration(**cfg.args()).raw
+    sp.update_configuration(**cfg.args(), body=put_body(original) | {"studentNotes": "Colleague's\nnew notes"})
+    data["duration"] = str(original["duration"] + 5)
+    html = client.post(cfg.url, data).content.decode()
+    assert 'data-testid="conflict"' in html
+    reapplied = client.post(cfg.url, crlf(form_data(html)) | {"action": "reapply"}).content.decode()
+    assert 'data-testid="reapplied"' in reapplied and "Reapplied: Duration (minutes)." in reapplied
+    data2 = crlf(form_data(reapplied))
+    assert data2["student_notes"] == "Colleague's\r\nnew notes"
+    assert client.post(cfg.url, data2).status_code == 302
+    final = sp.get_configuration(**cfg.args()).raw
+    assert final["studentNotes"] == "Colleague's\nnew notes" and final["duration"] == original["duration"] + 5
 
 
 def test_dates_are_entered_in_the_dashboard_zone_and_sent_as_utc_z(client_for, coordinator, clean_sandbox, sp, cfg,
@@ -109,7 +178,7 @@ def test_dates_are_entered_in_the_dashboard_zone_and_sent_as_utc_z(client_for, c
     ("duration", "0", "Duration must be at least 1 minute."),
     ("attempts", "-2", "Attempts must be at least 1."),
     ("duration", "abc", "Enter a whole number."),
-    ("proctor_types", "TSnothex", "is not a proctor type SID"),
+    ("proctor_types_other", "TSnothex", "is not a proctor type SID"),
     ("url", "not a url at all", "Enter a valid URL."),
     ("modality_options", "[1, 2]", "must be a JSON object"),
     ("exam_open_date", "31/12/2030", "Enter a date and time"),
@@ -343,3 +412,71 @@ def test_tampered_version_token_sends_nothing(client_for, coordinator, clean_san
     html = client.post(cfg.url, data).content.decode()
     assert "could not be verified" in html and form_data(html)["duration"] == "33"
     assert sandbox.control("GET", "health").json()["requests"].get("configuration_update", 0) == before
+
+
+def test_configuration_guard_rules():
+    """The one rule every save applies (single page and bulk, per exam): locked; open now; opening within 24 h;
+    an edit that opens the window within 24 h (or around now)."""
+    from datetime import datetime, timezone as tz
+
+    from proctordash.exams.services import configuration_guard
+
+    now = datetime(2031, 3, 10, 12, 0, tzinfo=tz.utc)
+    z = to_utc_z
+
+    def guard(opens=None, closes=None, **kw):
+        raw = {"examOpenDate": z(now + opens) if opens is not None else None,
+               "examCloseDate": z(now + closes) if closes is not None else None, **kw.pop("raw", {})}
+        return configuration_guard(raw=raw, now=now, **kw)
+
+    g = guard(timedelta(days=-1), timedelta(days=2))
+    assert g.open_now and g.needs_confirmation and "open now" in g.reason
+    g = guard(timedelta(hours=5), timedelta(days=2))
+    assert g.opens_soon and not g.open_now and g.needs_confirmation and "within 24 hours" in g.reason
+    assert not guard(timedelta(hours=25), timedelta(days=2)).needs_confirmation
+    assert not guard(timedelta(days=-5), timedelta(days=-1)).needs_confirmation  # closed
+    assert not guard().needs_confirmation  # no window known
+    assert guard(raw={"locked": True}).locked and not guard(raw={"locked": "yes"}).locked
+    moved = guard(timedelta(days=10), timedelta(days=12), new_values={"examOpenDate": z(now + timedelta(hours=2))})
+    assert moved.edit_opens_soon and moved.needs_confirmation
+    reopened = guard(timedelta(days=-9), timedelta(days=-2),
+                     new_values={"examOpenDate": z(now - timedelta(days=9)), "examCloseDate": z(now + timedelta(1))})
+    assert reopened.needs_confirmation
+
+
+def set_window(sp, cfg, opens, closes):
+    raw = sp.get_configuration(**cfg.args()).raw
+    sp.update_configuration(**cfg.args(), body=put_body(raw) | {
+        "examOpenDate": to_utc_z(opens), "examCloseDate": to_utc_z(closes),
+        "scheduleOpenDate": to_utc_z(opens - timedelta(days=3)), "scheduleCloseDate": to_utc_z(closes - timedelta(hours=1))})
+
+
+def test_an_open_exam_warns_when_the_page_opens_and_saving_needs_confirmation(client_for, coordinator,
+                                                                              clean_sandbox, sandbox, sp, cfg):
+    now = timezone.now()
+    set_window(sp, cfg, now - timedelta(days=1), now + timedelta(days=3))
+    client = client_for(coordinator)
+    html = client.get(cfg.url).content.decode()
+    assert 'data-testid="guard-open"' in html and "This exam is open now" in html
+    assert 'data-testid="confirm"' in html and 'name="confirm_near_open"' in html  # asked before Save, not after
+    data = form_data(html)
+    assert "confirm_near_open" not in data
+    data["attempts"] = "5"
+    n = puts(sandbox)
+    html = client.post(cfg.url, data).content.decode()
+    assert 'data-testid="confirm"' in html and "open now" in html and puts(sandbox) == n
+    assert client.post(cfg.url, form_data(html) | {"confirm_near_open": "yes"}).status_code == 302
+    assert sp.get_configuration(**cfg.args()).raw["attempts"] == 5
+
+
+def test_an_exam_opening_within_24_hours_warns_when_the_page_opens(client_for, coordinator, clean_sandbox, sp, cfg):
+    now = timezone.now()
+    set_window(sp, cfg, now + timedelta(hours=6), now + timedelta(days=3))
+    html = client_for(coordinator).get(cfg.url).content.decode()
+    assert 'data-testid="guard-soon"' in html and "This exam opens in 6" in html
+    assert 'data-testid="confirm"' in html
+
+
+def test_a_closed_or_distant_exam_shows_no_guard(client_for, coordinator, clean_sandbox, cfg):
+    html = client_for(coordinator).get(cfg.url).content.decode()
+    assert "data-testid=\"guard-" not in html and 'data-testid="confirm"' not in html

@@ -40,7 +40,7 @@ def test_create_page_reuses_the_configuration_form_parts(client_for, coordinator
     uuid.UUID(data["idempotency_key"])
     for name in ["title", "type", "url", "use_proctor_manager", "require_approval", "exam_delivery_system_module",
                  "description", "contact_user_sid", "is_limited_scope", "status", "permitted_calculator_information",
-                 "exam_open_date", "duration", "attempts", "password", "proctor_types", "slots-TOTAL_FORMS",
+                 "exam_open_date", "duration", "attempts", "password", "proctor_types_other", "slots-TOTAL_FORMS",
                  "modality_options"]:
         assert f'name="{name}"' in html, name
     assert "Instructor-as-proctor slots" in html and "Add a slot" in html
