@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone as dt_timezone
 from urllib.parse import parse_qsl, urlencode
 
+from django import forms
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
@@ -22,6 +23,7 @@ from proctordash.appointments.forms import (DEFAULT_PER_PAGE, FILTER_KEYS, PER_P
 from proctordash.appointments.models import SavedView
 from proctordash.core import vocabulary
 from proctordash.sync.freshness import freshness_get
+from proctordash.sync.messages import failure_sentence
 from proctordash.accounts.permissions import can_edit_course, role_required, staff_required
 from proctordash.sync.models import UpstreamState
 
@@ -176,6 +178,8 @@ def appointment_list(request: HttpRequest) -> TemplateResponse:
     if fragment:
         return TemplateResponse(request, "appointments/list.html#results", context)
     context["saved_views"] = selectors.saved_view_list(user=request.user)
+    if SAVED_VIEW_DRAFT in request.session:  # a refused save: its input and errors, once
+        context["saved_view_draft"] = request.session.pop(SAVED_VIEW_DRAFT)
     context["preloaded_freshness"] = freshness
     return TemplateResponse(request, "appointments/list.html", context)
 
@@ -219,8 +223,7 @@ def appointment_detail(request: HttpRequest, sid: str) -> TemplateResponse:
             ("exam_open", "examOpenDate"), ("exam_close", "examCloseDate"),
             ("schedule_open", "scheduleOpenDate"), ("schedule_close", "scheduleCloseDate"))},
         "can_edit": can_edit_course(request.user, appointment.course_sid),
-        "sessions": selectors.exam_session_list(user=request.user, appointment=appointment),
-        "run": run,
+        **_sessions_context(request, appointment, run),
         "polling": run is not None and run.outcome in ("queued", "running"),
         "refresh_failed": run is None and bool(appointment.enrollment_sid and appointment.exam_sid),
         "attempt": 0,
@@ -249,11 +252,23 @@ def appointment_sessions(request: HttpRequest, sid: str) -> TemplateResponse:
     polling = run is not None and run.outcome in ("queued", "running") and attempt < SESSIONS_POLL_LIMIT
     context = {
         "appointment": appointment,
-        "sessions": selectors.exam_session_list(user=request.user, appointment=appointment),
-        "run": run, "polling": polling, "attempt": attempt + 1, "timed_out": not polling and attempt >= SESSIONS_POLL_LIMIT,
+        **_sessions_context(request, appointment, run),
+        "polling": polling, "attempt": attempt + 1, "timed_out": not polling and attempt >= SESSIONS_POLL_LIMIT,
         "refresh_failed": run is None,
     }
     return TemplateResponse(request, "appointments/detail.html#sessions", context)
+
+
+def _sessions_context(request: HttpRequest, appointment, run) -> dict:
+    """The cached exam sessions, when they were last written, and a failed refresh's cause in staff language (the
+    exception class and API path stay in the SyncRun and the log)."""
+    sessions = selectors.exam_session_list(user=request.user, appointment=appointment)
+    return {
+        "sessions": sessions, "run": run,
+        "sessions_as_of": max((s.last_seen_at for s in sessions if s.last_seen_at), default=None),
+        "refresh_problem": failure_sentence(run.error_summary, "SmarterProctoring")
+        if run is not None and run.outcome == "failed" else "",
+    }
 
 
 def _parse_date(value) -> datetime | None:
@@ -294,23 +309,51 @@ def _clean_query_string(raw: str) -> str:
 @require_POST
 @staff_required
 def saved_view_save(request: HttpRequest) -> HttpResponse:
-    """Name the current filter (create, or replace the user's own view of that name)."""
-    name = (request.POST.get("name") or "").strip()
+    """Name the current filter (create, or replace the user's own view of that name). A name or filter that cannot
+    be saved (empty or over-long name, a filter longer than a saved view holds) is answered beside the form, with
+    what the user typed kept, and nothing saved."""
+    form = SavedViewForm(request.POST)
     query_string = _clean_query_string(request.POST.get("query_string") or "")
     list_url = reverse("appointments:list") + ("?" + query_string if query_string else "")
-    if not name or len(name) > 100 or "\x00" in name:  # PostgreSQL text cannot hold NUL (it would be a 500)
-        messages.error(request, "A saved view needs a name of 1 to 100 characters (no NUL); nothing was saved.")
+    if not form.is_valid():
+        request.session[SAVED_VIEW_DRAFT] = {
+            "name": (request.POST.get("name") or "").replace("\x00", "")[:200],
+            "shared": request.POST.get("shared") == "on",
+            "errors": [str(e) for errors in form.errors.values() for e in errors],
+        }
         return redirect(list_url)
-    shared = request.POST.get("shared") == "on"
+    name, shared = form.cleaned_data["name"], form.cleaned_data["shared"]
     try:
         with transaction.atomic():
             SavedView.objects.update_or_create(owner=request.user, name=name,
-                                               defaults={"query_string": query_string, "shared": shared})
+                                               defaults={"query_string": form.cleaned_data["query_string"],
+                                                         "shared": shared})
     except IntegrityError:
         messages.error(request, f"Could not save “{name}”; try again.")
         return redirect(list_url)
     messages.success(request, f"Saved view “{name}”{' (shared with colleagues)' if shared else ''}.")
     return redirect(list_url)
+
+
+SAVED_VIEW_DRAFT = "appointments:saved_view_draft"  # session key: a refused save's input, shown once
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(max_length=100, strip=True, error_messages={
+        "required": "Name: a saved view needs a name; nothing was saved.",
+        "max_length": "Name: at most %(limit_value)d characters (it has %(show_value)d); nothing was saved.",
+        "null_characters_not_allowed": "Name: must not contain NUL characters; nothing was saved."})
+    query_string = forms.CharField(required=False, strip=False)
+    shared = forms.BooleanField(required=False)
+
+    def clean_query_string(self) -> str:
+        value = _clean_query_string(self.cleaned_data.get("query_string") or "")
+        limit = SavedView._meta.get_field("query_string").max_length
+        if len(value) > limit:
+            raise forms.ValidationError(
+                f"Filter: too long to save ({len(value):,} characters in the address; a saved view holds at most "
+                f"{limit:,}). Shorten the text filters or remove some; nothing was saved.")
+        return value
 
 
 @require_POST

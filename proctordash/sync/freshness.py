@@ -27,6 +27,13 @@ class Freshness:
     paused: str = ""  # why refreshes cannot run now ("" when they can); see refreshes_paused_reason()
 
     @property
+    def problem(self) -> str:
+        """What went wrong with the last refresh, in staff language (no exception class, no API path)."""
+        from proctordash.sync.messages import failure_sentence
+
+        return failure_sentence(self.error, self.label) if self.error else ""
+
+    @property
     def is_warning(self) -> bool:
         return self.state != "fresh" or bool(self.paused)
 

@@ -361,6 +361,26 @@ def test_saved_view_needs_a_name_and_only_the_owner_deletes(client_for, coordina
     assert not SavedView.objects.filter(pk=view.pk).exists()
 
 
+def test_a_saved_view_longer_than_it_can_hold_is_a_form_error_not_a_500(client_for, coordinator):
+    """Issue 17 item 6: a query string over 2,000 characters (here non-ASCII text filters, each character nine
+    characters once encoded) answered 500. Now: the error beside the form, the typed name kept, nothing saved."""
+    client = client_for(coordinator)
+    long_filter = "&".join(f"{k}={'é' * 150}" for k in ["learnerFirstName", "learnerLastName", "courseTitle",
+                                                          "examTitle", "q"])
+    response = client.post("/appointments/views/", {"name": "Accented names", "query_string": long_filter,
+                                                    "shared": "on"})
+    assert response.status_code == 302 and SavedView.objects.count() == 0
+    html = client.get(response["Location"]).content.decode()
+    assert "Filter: too long to save (" in html and "a saved view holds at most 2,000" in html
+    assert 'value="Accented names" aria-invalid="true"' in html and '<details class="menu" open>' in html
+    assert 'name="shared" checked' in html
+    # shown once: the next visit is clean
+    assert "too long to save" not in client.get("/appointments/").content.decode()
+    # a name over 100 characters: the same kind of answer
+    response = client.post("/appointments/views/", {"name": "n" * 101, "query_string": "status=Closed"}, follow=True)
+    assert "Name: at most 100 characters (it has 101)" in response.content.decode() and SavedView.objects.count() == 0
+
+
 def test_results_fragment_updates_the_saved_view_query_out_of_band(client_for, coordinator):
     html = client_for(coordinator).get("/appointments/?status=Closed&q=", **HTMX).content.decode()
     assert '<input type="hidden" id="saved-view-qs" name="query_string" value="status=Closed" hx-swap-oob="true">' in html
@@ -481,7 +501,7 @@ def test_detail_degrades_when_the_queue_is_down(client_for, coordinator, setting
     monkeypatch.setattr(sync, "_redis", None)
     a = AppointmentFactory(enrollment_sid="EN" + "2" * 32, exam_sid="EX" + "2" * 32)
     response = client_for(coordinator).get(f"/appointments/{a.sid}/")
-    assert response.status_code == 200 and "Could not ask for fresh sessions" in response.content.decode()
+    assert response.status_code == 200 and "Fresh sessions cannot be asked for right now" in response.content.decode()
 
 
 @pytest.mark.parametrize("zone", ["UTC", "America/Chicago"])
@@ -493,3 +513,46 @@ def test_date_range_names_the_zone_once_and_its_abbreviation_when_it_differs(cli
     legend = "(UTC)" if zone == "UTC" else f"(America/Chicago, {abbreviation})"
     html = client_for(coordinator).get("/appointments/").content.decode()
     assert f'Appointment date <span class="muted">{legend}</span>' in html
+
+
+# --- staff language (issue 14 item 5) ----------------------------------------------------------------------------
+FAILURES = [
+    ("UpstreamUnavailable: smarterproctoring GET /v1/installs/{installSid}/reports/appointments: Read timed out. "
+     "(read timeout=30)", "SmarterProctoring did not answer in {timeout} s"),
+    ("UpstreamUnavailable: smarterproctoring GET /v1/installs/{installSid}/reports/appointments (HTTP 503): busy",
+     "SmarterProctoring had a fault on its side (it answered with error 503)"),
+    ("UpstreamAuthError: smarterproctoring GET /v1/installs/{installSid}/reports/appointments (HTTP 403): Forbidden",
+     "SmarterProctoring refused the dashboard&#x27;s credentials"),
+    ("UpstreamBadResponse: smarterproctoring GET /v1/installs/{installSid}/reports/appointments: body cut short",
+     "SmarterProctoring sent an answer the dashboard could not read"),
+    ("Worker lost: the run stopped without finishing (last heartbeat 2026-01-01 10:00:00 UTC).",
+     "The SmarterProctoring refresh stopped before it finished"),
+]
+
+
+@pytest.mark.parametrize("summary,sentence", FAILURES)
+def test_banners_on_the_appointment_pages_speak_staff_language(client_for, coordinator, settings, summary, sentence):
+    from proctordash.sync.models import SyncRun, UpstreamState
+
+    sentence = sentence.format(timeout=settings.UPSTREAM_READ_TIMEOUT)  # the read timeout the clients use
+    now = timezone.now()
+    UpstreamState.objects.create(upstream="smarterproctoring", last_success_at=now - timedelta(hours=2),
+                                 last_error=summary, last_error_at=now - timedelta(minutes=5))
+    a = AppointmentFactory(learner_email="ada@example.edu", review_status="pending", status="Closed")
+    EnrollmentExamSessionFactory(enrollment_sid=a.enrollment_sid, exam_sid=a.exam_sid)
+    client = client_for(coordinator)
+    for url in ["/appointments/", "/appointments/review/", f"/appointments/{a.sid}/",
+                "/appointments/learners/?q=ada", "/appointments/learners/person/?email=ada%40example.edu"]:
+        html = client.get(url).content.decode()
+        banner = html.split('data-freshness="failed"', 1)[1].split("</div>", 1)[0]
+        assert sentence in banner and "showing the data as of" in banner, (url, banner)
+        for leak in ("Upstream", "/v1/", "installSid", "Worker lost", "HTTP 503"):
+            assert leak not in banner, (url, leak)
+    # the detail page's own refresh of the learner's sessions
+    run = SyncRun.objects.create(kind=SyncRun.Kind.SESSIONS, upstream="smarterproctoring", started_at=now,
+                                 outcome="failed", error_summary=summary,
+                                 scope=f"{a.enrollment_sid}/{a.exam_sid}")
+    fragment = client.get(f"/appointments/{a.sid}/sessions/?run={run.pk}&attempt=1",
+                          HTTP_HX_REQUEST="true").content.decode()
+    assert sentence in fragment and "showing the sessions as of" in fragment
+    assert "Upstream" not in fragment and "/v1/" not in fragment
