@@ -1,4 +1,4 @@
-"""`python -m proctordash.devidp --host 127.0.0.1 --port 8200 --config var/devidp.json [--state-dir var/devidp]`
+"""`python -m proctordash.devidp --host 127.0.0.1 --port 8200 [--config FILE|-] [--state-dir var/devidp] [--setup-only]`
 
 Starts the development OpenID Connect provider: generates its RSA signing key once (state dir, mode 600), migrates
 its own SQLite database, applies the config document (people, client registrations) and serves until stopped.
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m proctordash.devidp", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8200)
-    parser.add_argument("--config", type=Path, help="JSON document with people and clients (see setup.py)")
+    parser.add_argument("--config", help="JSON document with people and clients (see setup.py); - reads stdin")
+    parser.add_argument("--setup-only", action="store_true", help="migrate and apply --config, then exit")
     parser.add_argument("--state-dir", type=Path, default=Path("var/devidp"))
     parser.add_argument("--issuer", default="")
     args = parser.parse_args(argv)
@@ -58,7 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.config:
         from proctordash.devidp import setup
 
-        setup.apply(json.loads(args.config.read_text()))
+        text = sys.stdin.read() if args.config == "-" else Path(args.config).read_text()
+        setup.apply(json.loads(text))
+    if args.setup_only:
+        return
     print(f"Development identity provider: issuer {os.environ['DEVIDP_ISSUER']}", file=sys.stderr, flush=True)
     call_command("runserver", f"{args.host}:{args.port}", use_reloader=False, use_threading=True,
                  skip_checks=True)

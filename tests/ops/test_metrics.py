@@ -151,3 +151,22 @@ def test_redis_down_still_answers_and_says_what_is_missing(metrics_on, settings)
     assert value(samples, "proctordash_metrics_scrape_errors", source="celery_queue") == 1
     assert value(samples, "proctordash_metrics_scrape_errors", source="upstream_calls") == 1
     assert value(samples, "proctordash_metrics_scrape_errors", source="database") == 0
+
+
+def test_the_documented_alert_rules_use_metrics_that_exist(metrics_on, sandbox):
+    """docs/prometheus/alerts.yml may only name metrics /metrics really exposes (after some traffic)."""
+    import re
+    from pathlib import Path
+
+    from proctordash.integrations.smarterproctoring import SmarterProctoringClient
+    from proctordash.sync.models import UpstreamState
+
+    UpstreamState.objects.update_or_create(upstream="smarterproctoring",
+                                           defaults={"last_success_at": timezone.now(), "consecutive_failures": 0})
+    with SmarterProctoringClient.from_settings() as client:
+        next(iter(client.list_appointments(page_size=5)))
+    Client().get("/login/")
+    exposed = {name for name, _labels in scrape()}
+    rules = (Path(__file__).resolve().parents[2] / "docs" / "prometheus" / "alerts.yml").read_text()
+    named = set(re.findall(r"\b(proctordash_[a-z_]+)\b", rules))
+    assert named and named <= exposed, named - exposed
