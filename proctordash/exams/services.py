@@ -458,11 +458,7 @@ def exam_create(*, user, course_sid: str, key: str, exam: dict[str, Any], config
         title=exam.get("title", "")[:500], error="")
     creation.refresh_from_db()
     if not claimed:
-        if (creation.status == ExamCreation.Status.SENDING and creation.sent_at
-                and timezone.now() - creation.sent_at > STUCK_SENDING_AFTER):
-            # The request that was sending died (worker killed, deploy): its outcome is unknown, never "not sent".
-            _set(creation, ExamCreation.Status.UNKNOWN, error="The request that sent this exam did not finish.")
-        return _outcome_of(creation)
+        return exam_creation_status(creation=creation, already=True)
 
     body = dict(exam)
     body["configuration"] = F_.create_configuration_body(config_values, api_exam_id=creation.api_exam_id,
@@ -524,6 +520,21 @@ def _finish_created(creation: ExamCreation, *, created_raw: dict, course_sid: st
                 user=user if getattr(user, "pk", None) else None, source=ConfigurationChange.Source.CREATED,
                 diff=[], reason=f"Exam “{exam.get('title', '')}” created")
         _set(creation, ExamCreation.Status.CREATED, exam_sid=exam_sid, configuration_sid=config_sid, error="")
+
+
+def exam_creation_status(*, creation: ExamCreation, already: bool = False) -> CreateOutcome:
+    """What is known now about a creation. A "sending" claim older than STUCK_SENDING_AFTER belonged to a request
+    that died (worker killed, deploy): its outcome is unknown, never "not sent". `already`: the same form was sent
+    again, so a created exam is reported as created before, not now."""
+    creation.refresh_from_db()
+    if (creation.status == ExamCreation.Status.SENDING and creation.sent_at
+            and timezone.now() - creation.sent_at > STUCK_SENDING_AFTER):
+        _set(creation, ExamCreation.Status.UNKNOWN, error="The request that sent this exam did not finish.")
+    outcome = _outcome_of(creation)
+    if already and outcome.kind == "created":
+        outcome.message = (f"This form was already sent: exam “{creation.title}” was created before. Nothing was "
+                           "created again.")
+    return outcome
 
 
 def _outcome_of(creation: ExamCreation) -> CreateOutcome:

@@ -408,20 +408,110 @@ def accommodations(request: HttpRequest, course_sid: str):
 
 
 # --- create an exam ------------------------------------------------------------------------------------------------
+def _form_key(value) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _creation_of(request, course_sid: str, key: str | None) -> ExamCreation | None:
+    """The creation sent with this key, when it is this course's and this person's (coordinators: anyone's)."""
+    if key is None:
+        return None
+    creation = ExamCreation.objects.filter(key=key).first()
+    if creation is None:
+        return None
+    if creation.course_sid != course_sid or (creation.user_id not in (None, request.user.pk)
+                                             and user_role(request.user) != Role.COORDINATOR):
+        return None
+    return creation
+
+
+def _already_sent_message(creation: ExamCreation) -> str:
+    from proctordash.core.timezones import dashboard_zone, format_in_zone
+
+    when = format_in_zone(creation.sent_at or creation.created_at, dashboard_zone())
+    return (f"This form was already sent: exam “{creation.title}” was created at {when}. Nothing was created "
+            "again; here it is.")
+
+
+def _creation_url(creation: ExamCreation) -> str:
+    if creation.exam_sid and creation.configuration_sid:
+        return reverse("exams:configuration", args=[creation.course_sid, creation.exam_sid,
+                                                    creation.configuration_sid])
+    return reverse("exams:creation", args=[creation.course_sid, creation.key])
+
+
 @staff_required
+@never_cache  # the re-rendered form holds the typed exam password; Back must ask the server again (the key decides)
 @require_http_methods(["GET", "POST"])
 def exam_new(request: HttpRequest, course_sid: str):
-    """Create an exam with its full configuration, exactly once per form (idempotency key in a hidden field)."""
+    """Create an exam with its full configuration, exactly once per form.
+
+    The form's idempotency key lives in its URL (`?key=`) as well as in a hidden field: GET without a key redirects
+    to a fresh one, so the history entry the user comes Back to, a reload and a re-render all carry the same key.
+    A key already used for a created exam leads to that exam (with a message), never to a second one."""
     _check_sids(course=course_sid)
     require_course_edit(request.user, course_sid)
     validate_url = reverse("exams:new_validate", args=[course_sid])
-    ctx = {"course_sid": course_sid, "page_url": reverse("exams:new", args=[course_sid]), "show_errors": True}
-    if request.method == "GET":
-        bundle = CreateBundle(initial={"idempotency_key": uuid.uuid4()}, **_bundle_options(course_sid))
-        bundle.enable_inline_validation(validate_url)
-        return TemplateResponse(request, "exams/new.html", {**ctx, "bundle": bundle})
-
+    base_url = reverse("exams:new", args=[course_sid])
+    course = selectors.course_get(course_sid)
+    ctx = {"course_sid": course_sid, "course": course, "show_errors": True, "fresh_url": base_url}
     options = _bundle_options(course_sid)
+
+    if request.method == "GET":
+        key = _form_key(request.GET.get("key"))
+        if key is None:
+            return redirect(f"{base_url}?key={uuid.uuid4()}")
+        creation = ExamCreation.objects.filter(key=key).first()
+        if creation is not None and _creation_of(request, course_sid, key) is None:
+            return redirect(f"{base_url}?key={uuid.uuid4()}")  # someone else's key: start a fresh form
+        ctx["page_url"] = f"{base_url}?key={key}"
+        if creation is not None and creation.status == ExamCreation.Status.CREATED:
+            ctx.update(already=creation, already_message=_already_sent_message(creation),
+                       already_url=_creation_url(creation))
+            return TemplateResponse(request, "exams/new.html", ctx)
+        bundle = CreateBundle(initial={"idempotency_key": key}, **options)
+        bundle.enable_inline_validation(validate_url)
+        ctx["bundle"] = bundle
+        if creation is not None:  # sent before and not (known to be) created: say so above the form
+            outcome = services.exam_creation_status(creation=creation)
+            ctx.update(outcome=outcome, creation=creation)
+            if outcome.kind == "failed":
+                ctx["banner"] = ("error", outcome.message + " Fill in the form and send it again.")
+            elif outcome.kind in ("unknown", "sending"):
+                ctx["banner"] = ("error" if outcome.kind == "unknown" else "info", outcome.message)
+        return TemplateResponse(request, "exams/new.html", ctx)
+
+    key = _form_key(request.POST.get("idempotency_key"))
+    ctx["page_url"] = f"{base_url}?key={key}" if key else base_url
+    action = request.POST.get("action", "save")
+    if key is not None:
+        creation = ExamCreation.objects.filter(key=key).first()
+        if creation is not None and creation.course_sid != course_sid:
+            raise Http404("No such exam creation")
+        if creation is not None and creation.user_id not in (None, request.user.pk) and user_role(
+                request.user) != Role.COORDINATOR:
+            raise PermissionDenied("This form was sent by someone else")
+        # The same form sent again (Back, reload, double click, an old tab): what it already did decides, whatever
+        # the fields now say.
+        if creation is not None and creation.status == ExamCreation.Status.CREATED:
+            messages.info(request, _already_sent_message(creation))
+            return _redirect(request, _creation_url(creation))
+        if creation is not None and creation.status == ExamCreation.Status.UNKNOWN and action == "check":
+            bundle = CreateBundle(request.POST, **options)
+            bundle.enable_inline_validation(validate_url)
+            ctx.update(bundle=bundle, show_errors=False)
+            outcome = services.exam_creation_resolve(
+                creation=creation, exam_sid=request.POST.get("found_exam_sid", "").strip(),
+                configuration_sid=request.POST.get("found_configuration_sid", "").strip())
+            return _create_outcome(request, ctx, outcome)
+        if creation is not None and creation.status == ExamCreation.Status.SENDING:
+            bundle = CreateBundle(request.POST, **options)
+            ctx.update(bundle=bundle, show_errors=False)
+            return _create_outcome(request, ctx, services.exam_creation_status(creation=creation))
+
     new_data = _row_action(request, request.POST)
     if new_data is not None:
         bundle = CreateBundle(new_data, **options)
@@ -435,22 +525,10 @@ def exam_new(request: HttpRequest, course_sid: str):
         ctx["banner"] = ("error", "Nothing was sent: correct the fields marked below.")
         return _respond(request, "exams/new.html", "create-form", ctx)
     key = str(bundle.exam.cleaned_data["idempotency_key"])
-    action = request.POST.get("action", "save")
     creation = ExamCreation.objects.filter(key=key).first()
-    if creation is not None and creation.course_sid != course_sid:
-        raise Http404("No such exam creation")
-    if creation is not None and creation.user_id not in (None, request.user.pk) and user_role(
-            request.user) != Role.COORDINATOR:
-        raise PermissionDenied("This form was sent by someone else")
-
     if creation is not None and creation.status == ExamCreation.Status.UNKNOWN:
-        if action == "check":
-            outcome = services.exam_creation_resolve(
-                creation=creation, exam_sid=request.POST.get("found_exam_sid", "").strip(),
-                configuration_sid=request.POST.get("found_configuration_sid", "").strip())
-            return _create_outcome(request, ctx, outcome)
         if action != "resend":
-            return _create_outcome(request, ctx, services._outcome_of(creation))
+            return _create_outcome(request, ctx, services.exam_creation_status(creation=creation))
         services.exam_creation_abandon(creation=creation)  # a person checked: not created → may send again
 
     outcome = services.exam_create(
@@ -464,12 +542,7 @@ def _create_outcome(request, ctx, outcome: services.CreateOutcome):
     creation = outcome.creation
     if outcome.kind == "created":
         messages.success(request, outcome.message)
-        if creation.exam_sid and creation.configuration_sid:
-            url = reverse("exams:configuration", args=[creation.course_sid, creation.exam_sid,
-                                                       creation.configuration_sid])
-        else:
-            url = reverse("exams:index")
-        return _redirect(request, url)
+        return _redirect(request, _creation_url(creation) if creation.exam_sid else reverse("exams:index"))
     if outcome.kind == "invalid":
         ctx["bundle"].add_upstream_errors(outcome.field_errors)
     ctx.update(outcome=outcome, creation=creation,
@@ -504,7 +577,8 @@ def creation(request: HttpRequest, course_sid: str, key: str):
         url = reverse("exams:configuration", args=[course_sid, item.exam_sid, item.configuration_sid])
     return _respond(request, "exams/creation.html", "creation-status",
                     {"item": item, "course_sid": course_sid, "configuration_url": url,
-                     "outcome": services._outcome_of(item)})
+                     "course": selectors.course_get(course_sid),
+                     "outcome": services.exam_creation_status(creation=item)})
 
 
 

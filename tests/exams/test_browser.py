@@ -217,3 +217,59 @@ def test_guard_rails_show_when_the_page_opens_and_an_open_exam_needs_confirmatio
         page.get_by_role("button", name="Save anyway").click()
     page.locator(".message-success").wait_for()
     assert sp.get_configuration(**cfg.args()).raw["attempts"] == 3
+
+
+def creates(sandbox) -> int:
+    return sandbox.control("GET", "health").json()["requests"].get("create_exam", 0)
+
+
+def fill_exam(page, title):
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Exam URL").fill("https://lms.example.edu/quiz/9")
+    page.get_by_label("Exam password").fill("pw-browser-1")
+    page.get_by_label("Duration (minutes)").fill("120")
+    page.get_by_label("Exam opens").fill("2031-06-01T09:00")
+    page.get_by_label("Exam closes").fill("2031-06-05T17:00")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js-on", "js-off"])
+def test_create_then_back_reload_and_double_click_make_one_exam_per_form(browser, live_server, coordinator,
+                                                                         clean_sandbox, sandbox, cfg, javascript):
+    """Issue 16 item 2: the idempotency key belongs to the filled-in form (it is in the form's URL): Back, reload
+    and a double click lead to the exam already created, with a message, never to a second one."""
+    context, page = signed_in_context(browser, live_server, coordinator, java_script_enabled=javascript)
+    page.goto(f"{live_server.url}/courses/{cfg.course_sid}/exams/new")
+    assert "?key=" in page.url
+    form_url = page.url
+    fill_exam(page, "Back-button exam")
+    before = creates(sandbox)
+    page.get_by_role("button", name="Create exam").click()
+    page.wait_for_url(re.compile(r"/configurations/EC[a-f0-9]{32}/$"))
+    exam_url = page.url
+    assert creates(sandbox) == before + 1
+
+    page.go_back()
+    assert page.url == form_url
+    already = page.get_by_test_id("already-created")
+    expect(already).to_contain_text("This form was already sent")
+    expect(already).to_contain_text("Back-button exam")
+    page.reload()
+    expect(page.get_by_test_id("already-created")).to_be_visible()
+    page.get_by_role("link", name="Open “Back-button exam”").click()
+    page.wait_for_url(exam_url)
+    assert creates(sandbox) == before + 1
+
+    # a fresh form, sent with a double click: one exam
+    page.goto(form_url)
+    page.get_by_role("link", name="Create another exam").click()
+    page.wait_for_url(re.compile(r"/exams/new\?key="))
+    assert page.url != form_url
+    fill_exam(page, "Double-click exam")
+    page.get_by_role("button", name="Create exam").dblclick()
+    page.wait_for_url(re.compile(r"/configurations/EC[a-f0-9]{32}/$"))
+    page.wait_for_timeout(1500)  # let a second request, if any was sent, finish
+    assert creates(sandbox) == before + 2
+    from proctordash.exams.models import ExamCreation
+
+    assert ExamCreation.objects.filter(title="Double-click exam").count() == 1
+    context.close()

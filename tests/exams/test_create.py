@@ -18,7 +18,7 @@ def new_url(course_sid):
 
 
 def filled(client, course_sid, **overrides):
-    data = form_data(client.get(new_url(course_sid)).content.decode())
+    data = form_data(client.get(new_url(course_sid), follow=True).content.decode())
     data.update({
         "title": "Midterm 1 (ProctorDash test)", "type": "Online", "url": "https://lms.example.edu/quiz/1",
         "password": "open-sesame-1", "duration": "90", "attempts": "1", "exam_delivery_system_module": "canvas",
@@ -35,7 +35,7 @@ def creates(sandbox) -> int:
 
 @pytest.mark.django_db
 def test_create_page_reuses_the_configuration_form_parts(client_for, coordinator, cfg):
-    html = client_for(coordinator).get(new_url(cfg.course_sid)).content.decode()
+    html = client_for(coordinator).get(new_url(cfg.course_sid), follow=True).content.decode()
     data = form_data(html)
     uuid.UUID(data["idempotency_key"])
     for name in ["title", "type", "url", "use_proctor_manager", "require_approval", "exam_delivery_system_module",
@@ -64,8 +64,10 @@ def test_create_once_and_resubmit_does_not_create_twice(client_for, coordinator,
     assert live["apiExamId"] == f"proctordash:{creation.key}"
     assert live["duration"] == 90 and live["permittedCalculator"] is True
     assert live["examOpenDate"] == "2031-05-01T14:00:00.000Z"  # 09:00 America/Chicago (CDT)
-    again = client.post(new_url(cfg.course_sid), data)  # the browser's retry / a resubmitted form
-    assert again.status_code == 302 and again["Location"] == first["Location"]
+    again = client.post(new_url(cfg.course_sid), data, follow=True)  # the browser's retry / a resubmitted form
+    assert again.redirect_chain[0] == (first["Location"], 302)
+    assert "This form was already sent" in again.content.decode() and "Nothing was created again" in \
+        again.content.decode()
     assert creates(clean_sandbox) == before + 1
     assert "open-sesame-1" not in str(Exam.objects.get(sid=creation.exam_sid).raw)
 
@@ -165,3 +167,70 @@ def test_upstream_refusal_is_failed_and_retry_allowed(client_for, coordinator, c
     assert ExamCreation.objects.get().status == "failed" and "Try again" in html
     assert client.post(new_url(cfg.course_sid), form_data(html)).status_code == 302
     assert ExamCreation.objects.get().status == "created"
+
+
+@pytest.mark.django_db
+def test_the_key_lives_in_the_url_so_back_and_reload_keep_it(client_for, coordinator, clean_sandbox, cfg):
+    from proctordash.appointments.models import Course
+
+    Course.objects.update_or_create(sid=cfg.course_sid, defaults={"title": "Organic <Chemistry> II"})
+    client = client_for(coordinator)
+    response = client.get(new_url(cfg.course_sid))
+    assert response.status_code == 302 and "?key=" in response["Location"]
+    key = response["Location"].split("?key=")[1]
+    page = client.get(response["Location"])
+    html = page.content.decode()
+    assert "no-store" in page["Cache-Control"]
+    assert form_data(html)["idempotency_key"] == key  # a reload (same URL) shows the same key
+    assert "New exam in Organic &lt;Chemistry&gt; II" in html and f'title="{cfg.course_sid}"' in html
+    assert form_data(client.get(response["Location"]).content.decode())["idempotency_key"] == key
+    # a re-render (an error) keeps it too
+    data = filled(client, cfg.course_sid, idempotency_key=key, duration="0")
+    html = client.post(response["Location"], data).content.decode()
+    assert "Duration must be at least 1 minute." in html and form_data(html)["idempotency_key"] == key
+    assert not ExamCreation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_back_after_creating_leads_to_the_exam_not_a_second_one(client_for, coordinator, clean_sandbox, cfg):
+    client = client_for(coordinator)
+    data = filled(client, cfg.course_sid)
+    url = f"{new_url(cfg.course_sid)}?key={data['idempotency_key']}"
+    before = creates(clean_sandbox)
+    created = client.post(url, data)
+    assert created.status_code == 302
+    back = client.get(url)  # Back: the browser asks for the form's URL again (no-store)
+    html = back.content.decode()
+    assert 'data-testid="already-created"' in html and "This form was already sent" in html
+    assert created["Location"] in html and 'name="idempotency_key"' not in html
+    assert f'href="{new_url(cfg.course_sid)}"' in html  # "Create another exam" starts a fresh form
+    again = client.post(url, data)  # and if the old page is still on screen and sent again
+    assert again.status_code == 302 and again["Location"] == created["Location"]
+    assert creates(clean_sandbox) == before + 1
+
+
+@pytest.mark.django_db
+def test_someone_elses_key_starts_a_fresh_form(client, instructor_of, coordinator, clean_sandbox, cfg):
+    client.force_login(coordinator)
+    data = filled(client, cfg.course_sid)
+    assert client.post(new_url(cfg.course_sid), data).status_code == 302
+    client.force_login(instructor_of(cfg.course_sid))
+    response = client.get(f"{new_url(cfg.course_sid)}?key={data['idempotency_key']}")
+    assert response.status_code == 302 and data["idempotency_key"] not in response["Location"]
+    assert client.get(f"{new_url(cfg.course_sid)}?key=not-a-uuid").status_code == 302
+
+
+@pytest.mark.django_db
+def test_check_again_needs_no_form_data(client_for, coordinator, clean_sandbox, cfg):
+    """After a lost answer, Back shows the key's state; "Check again" works without the fields filled in again."""
+    client = client_for(coordinator)
+    data = filled(client, cfg.course_sid)
+    clean_sandbox.set_faults(create_exam={"error_rate": 1.0, "error_statuses": [502], "times": 1})
+    client.post(new_url(cfg.course_sid), data)
+    assert ExamCreation.objects.get().status == "unknown"
+    url = f"{new_url(cfg.course_sid)}?key={data['idempotency_key']}"
+    html = client.get(url).content.decode()
+    assert 'data-testid="unknown"' in html and "HTTP 502" in html
+    empty = form_data(html) | {"action": "check"}
+    html = client.post(url, empty).content.decode()
+    assert "not proof" in html and "Nothing was sent" not in html

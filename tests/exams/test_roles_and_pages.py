@@ -42,7 +42,7 @@ def test_assigned_instructor_can_edit(client_for, instructor_of, clean_sandbox, 
     data["attempts"] = "4"
     assert client.post(cfg.url, data).status_code == 302
     assert sp.get_configuration(**cfg.args()).raw["attempts"] == 4
-    assert client.get(routes(cfg)["new"]).status_code == 200
+    assert client.get(routes(cfg)["new"], follow=True).status_code == 200
 
 
 def test_support_reads_but_never_writes(client_for, support, clean_sandbox, sp, cfg):
