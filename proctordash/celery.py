@@ -44,12 +44,7 @@ _connect_request_ids()
 
 @beat_init.connect
 def _refresh_stale_data_when_beat_starts(sender=None, **kwargs):
-    try:
-        from proctordash.sync.startup import refresh_stale_data
+    # retried in a thread until the database and the broker answer (they may still be starting)
+    from proctordash.sync.startup import start_refresh_when_ready
 
-        queued = refresh_stale_data()
-    except Exception:  # the database or broker may still be starting; the schedule will catch up
-        logger.exception("Could not queue the start-up refresh")
-        return
-    if queued:
-        logger.info("Beat start: queued refreshes %s", ", ".join(queued))
+    start_refresh_when_ready()

@@ -207,6 +207,14 @@ SYNC_MAX_INLINE_PAUSE = envint("SYNC_MAX_INLINE_PAUSE", 30, minimum=0)
 # a task whose upstream is down retries after SYNC_RETRY_BASE s, doubling each time, at most SYNC_RETRY_MAX s
 SYNC_RETRY_BASE = envint("SYNC_RETRY_BASE", 30, minimum=1)
 SYNC_RETRY_MAX = envint("SYNC_RETRY_MAX", 900, minimum=1)
+# appointment pages fetched at once by a full or incremental pass (one writer upserts them in order)
+SYNC_FETCH_CONCURRENCY = envint("SYNC_FETCH_CONCURRENCY", 4, minimum=1)
+# seconds a run may take (its task's soft time limit); past it the health page shows the run as overdue
+SYNC_APPOINTMENTS_TIME_LIMIT = envint("SYNC_APPOINTMENTS_TIME_LIMIT", 3000, minimum=5)
+SYNC_SESSIONS_TIME_LIMIT = envint("SYNC_SESSIONS_TIME_LIMIT", 120, minimum=5)
+SYNC_PROCTOREXAM_TIME_LIMIT = envint("SYNC_PROCTOREXAM_TIME_LIMIT", 120, minimum=5)
+# beat's sweep that marks runs of dead workers abandoned
+SYNC_SWEEP_INTERVAL = envint("SYNC_SWEEP_INTERVAL", 60, minimum=5)
 
 # --- Content-Security-Policy: no inline script, no eval, nothing from other origins (no CDN) ----------------------
 # Inline *styles* stay allowed (chart bars, progress widths); every script is a static file with data-* hooks, and

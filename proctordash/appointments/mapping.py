@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from proctordash.appointments.models import Appointment, Course, CourseOffering, EnrollmentExamSession, Exam
+from proctordash.integrations.exceptions import UpstreamBadResponse
 from proctordash.sync.mappings import AppointmentsMapping, PageResult, SessionsMapping
 from proctordash.sync.upsert import (
     bulk_upsert,
@@ -208,18 +209,27 @@ def appointments_write(records: list[Any], *, now: datetime | None = None) -> Pa
     # (content_hash, removed_at) of the stored rows: a row is written when it is new, changed or was removed
     stored = stored_values(Appointment, "sid", ["content_hash", "removed_at"], list(hashed))
     changed = [(record, raw, h) for sid, (record, raw, h) in hashed.items() if stored.get(sid) != (h[2], None)]
-    # Truly malformed records are refused HERE, before anything of the page is written. The client has checked
-    # each record's identity and top-level fields while reading the page; the nested objects (exam, enrollment,
-    # course and offering, exam configuration) are validated now, for the records about to be written only (an
-    # unchanged record was validated when it was written). UpstreamBadResponse fails the run; the transaction
-    # below never starts. Raw dicts (tests, tools) carry no check and are mapped tolerantly.
-    for record, _raw, _h in changed:
-        check = getattr(record, "check_nested", None)
+    # Malformed records are left out HERE, before anything of the page is written, and reported: one bad record
+    # never sinks the page. The client has checked each record's identity and top-level fields while reading the
+    # page (and left out, with skip_bad_records, those that failed); the nested objects (exam, enrollment, course
+    # and offering) are validated now, for the records about to be written only (an unchanged record was
+    # validated when it was written). A skipped record keeps its previous row (its key counts as seen, so it is
+    # not marked removed). Raw dicts (tests, tools) carry no check and are mapped tolerantly.
+    skipped: list[tuple[Any, str]] = []
+    valid = []
+    for item in changed:
+        check = getattr(item[0], "check_nested", None)
         if check is not None:
-            check()
+            try:
+                check()
+            except UpstreamBadResponse as e:
+                skipped.append((item[1].get("sid"), str(e)))
+                continue
+        valid.append(item)
+    changed = valid
     rows = [appointment_row(raw, now=now, hashed=h) for _record, raw, h in changed]
     if not rows:
-        return PageResult(0, 0, list(hashed))  # nothing changed on this page: nothing to write
+        return PageResult(0, 0, list(hashed), skipped)  # nothing changed on this page: nothing to write
     # One representative record per course, offering and exam among the records written (the last one, as the
     # upsert would keep). Only written records count: an unchanged record's course, offering and exam objects are
     # part of its hash, so they were written when the record was.
@@ -240,7 +250,7 @@ def appointments_write(records: list[Any], *, now: datetime | None = None) -> Pa
         bulk_upsert(Course, courses.values(), key="sid",
                     compare=["title", "code", "offering_sid", "offering_title"], keep=())
         bulk_upsert(Exam, exams.values(), key="sid", compare=["course_sid", "title", "type", "status", "raw"], keep=())
-    return PageResult(created, updated, list(hashed))
+    return PageResult(created, updated, list(hashed), skipped)
 
 
 # --- enrollment exam sessions --------------------------------------------------------------------------------------
@@ -287,8 +297,10 @@ def appointment_lookup_filters(sids: list[str]) -> dict[str, dict[str, str]]:
 
 
 def sessions_write_pair(records: list[Any], *, enrollment_sid: str, exam_sid: str, seen_before: datetime,
-                        now: datetime) -> tuple[int, int, int, int]:
-    """Upsert one enrollment's sessions for one exam (the complete list) and mark those no longer listed removed."""
+                        now: datetime, remove_missing: bool = True,
+                        keep: set[str] = frozenset()) -> tuple[int, int, int, int]:
+    """Upsert one enrollment's sessions for one exam (the complete list) and mark those no longer listed removed
+    (not those in `keep`, e.g. malformed records left out; nothing at all when not `remove_missing`)."""
     course_sid = (Exam.objects.filter(sid=exam_sid).values_list("course_sid", flat=True).first()
                   or Appointment.objects.filter(exam_sid=exam_sid).values_list("course_sid", flat=True).first()
                   or "")
@@ -298,10 +310,10 @@ def sessions_write_pair(records: list[Any], *, enrollment_sid: str, exam_sid: st
     with transaction.atomic():
         created, updated, _ = bulk_upsert(EnrollmentExamSession, rows, key="sid",
                                           compare=["content_hash", "removed_at", "course_sid"])
-        seen = {row["sid"] for row in rows}
+        seen = {row["sid"] for row in rows} | set(keep)
         removed = EnrollmentExamSession.objects.filter(
             enrollment_sid=enrollment_sid, exam_sid=exam_sid, removed_at__isnull=True, last_seen_at__lt=seen_before,
-        ).exclude(sid__in=seen).update(removed_at=now)
+        ).exclude(sid__in=seen).update(removed_at=now) if remove_missing else 0
     return created, updated, removed, len(rows)
 
 

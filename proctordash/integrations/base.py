@@ -67,6 +67,9 @@ class Page(Generic[T]):
     results: list[T]
     page: int | None = None  # ProctorExam pages are numbered
     page_count: int | None = None
+    # Records left out because they were malformed (only with skip_bad_records=True): (their key, or None when
+    # they have none, and the UpstreamBadResponse message naming the bad fields). The sync reports them.
+    skipped: list[tuple[Any, str]] = field(default_factory=list)
 
 
 class RecordIterator(Iterator[T]):
@@ -81,6 +84,7 @@ class RecordIterator(Iterator[T]):
         self._current: Iterator[T] = iter(())
         self.total: int | None = None
         self.pages_fetched = 0
+        self.skipped: list[tuple[Any, str]] = []  # every page's Page.skipped (skip_bad_records=True)
 
     def __iter__(self) -> RecordIterator[T]:
         return self
@@ -95,10 +99,41 @@ class RecordIterator(Iterator[T]):
             self.pages_fetched += 1
             if self.pages_fetched == 1:
                 self.total = page.total
+            self.skipped.extend(page.skipped)
             self._current = iter(page.results)
 
     def __repr__(self) -> str:
         return f"<RecordIterator total={self.total} pages_fetched={self.pages_fetched}>"
+
+
+def parse_records(record: Any, items: list[Any], *, upstream: str, endpoint: str, key: str,
+                  skip_bad: bool) -> tuple[list[Any], list[tuple[Any, str]]]:
+    """Parse a page's records. Strict (skip_bad=False): the first malformed record raises UpstreamBadResponse for the
+    page. Lenient: malformed records are left out and returned as (their `key` value when they have a usable one,
+    else None; the message), so one bad record does not sink the page."""
+    if not skip_bad:
+        return [record.parse(item, upstream=upstream, endpoint=endpoint) for item in items], []
+    results, skipped = [], []
+    for item in items:
+        try:
+            results.append(record.parse(item, upstream=upstream, endpoint=endpoint))
+        except UpstreamBadResponse as e:
+            ident = item.get(key) if isinstance(item, dict) else None
+            ident = ident if isinstance(ident, (str, int)) and not isinstance(ident, bool) and ident != "" else None
+            skipped.append((ident, str(e)))
+    return results, skipped
+
+
+def unparsable_body_retry(retry: Any, method: str, url: str, error: UpstreamBadResponse) -> Any:
+    """The next state of `retry` (a urllib3 Retry) after an answer whose body could not be read (invalid JSON, a
+    body cut short): such an answer is retried like a 5xx, for idempotent methods only, with the same backoff.
+    Returns None when out of tries (the caller raises `error`)."""
+    from urllib3.exceptions import MaxRetryError, ProtocolError
+
+    try:
+        return retry.increment(method, url, error=ProtocolError(str(error)))
+    except MaxRetryError:
+        return None
 
 
 def network_error(error: requests.RequestException, *, upstream: str, endpoint: str) -> UpstreamError:

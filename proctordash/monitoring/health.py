@@ -115,6 +115,7 @@ class UpstreamHealth:
     rate_limited_until: datetime | None
     running: SyncRun | None = None
     why: list[str] = field(default_factory=list)  # what makes this upstream's data untrustworthy now
+    last_completed: SyncRun | None = None  # the last refresh of this upstream that ended, whatever its outcome
 
     @property
     def completeness(self) -> tuple[int, int | None, float | None]:
@@ -132,6 +133,12 @@ FULL_KINDS = {
     Upstream.SMARTERPROCTORING: [SyncRun.Kind.APPOINTMENTS_FULL],
     Upstream.PROCTOREXAM: [SyncRun.Kind.PROCTOREXAM],
 }
+# Every refresh that (re)builds an upstream's cache, for "last completed run" and "in flight".
+REFRESH_KINDS = {
+    Upstream.SMARTERPROCTORING: [SyncRun.Kind.APPOINTMENTS_FULL, SyncRun.Kind.APPOINTMENTS_INCREMENTAL],
+    Upstream.PROCTOREXAM: [SyncRun.Kind.PROCTOREXAM],
+}
+FINISHED = [SyncRun.Outcome.SUCCESS, SyncRun.Outcome.FAILED, SyncRun.Outcome.ABANDONED]
 FAILING_SEVERAL = 3  # consecutive failures that count as "failing several times in a row"
 
 
@@ -143,14 +150,20 @@ def upstream_health(*, now: datetime | None = None) -> list[UpstreamHealth]:
     for upstream in Upstream:
         state = states.get(upstream.value)
         fresh = freshness_get(upstream.value, now=now)
-        last_run = SyncRun.objects.filter(kind__in=FULL_KINDS[upstream], outcome__in=[
-            SyncRun.Outcome.SUCCESS, SyncRun.Outcome.FAILED]).order_by("-started_at").first()
-        running = SyncRun.objects.filter(upstream=upstream.value, outcome__in=[SyncRun.Outcome.RUNNING, SyncRun.Outcome.QUEUED]).order_by(
+        last_run = SyncRun.objects.filter(kind__in=FULL_KINDS[upstream], outcome__in=FINISHED).order_by(
             "-started_at").first()
+        # the refreshes that make the data (not one learner's sessions): the last that ended and any in flight
+        last_completed = SyncRun.objects.filter(kind__in=REFRESH_KINDS[upstream], outcome__in=FINISHED).order_by(
+            "-finished_at", "-started_at").first()
+        running = SyncRun.objects.filter(kind__in=REFRESH_KINDS[upstream], outcome__in=[
+            SyncRun.Outcome.RUNNING, SyncRun.Outcome.QUEUED]).order_by("-started_at").first()
         limited = state.rate_limited_until if state and state.rate_limited_until and state.rate_limited_until > now \
             else None
         health = UpstreamHealth(upstream.value, upstream.label, fresh, state, call_figures(upstream.value, since=since),
-                                last_run, limited, running)
+                                last_run, limited, running, last_completed=last_completed)
+        if fresh.overdue:
+            health.why.append(f"a refresh has been running for {fresh.running_for}, past its time limit of "
+                              f"{fresh.time_limit_text}")
         if fresh.state == "never":
             health.why.append("no refresh has completed yet")
         elif fresh.state == "stale":

@@ -96,10 +96,11 @@ def exams_mark_removed(ids: set[int], *, seen_before: datetime, now: datetime) -
     return ProctorExamExam.objects.filter(id__in=ids, last_seen_at__lt=seen_before).update(removed_at=now)
 
 
-def student_sessions_write(exam_id: int, records: list[Any], *, seen_before: datetime,
-                           now: datetime) -> tuple[int, int, int, int]:
+def student_sessions_write(exam_id: int, records: list[Any], *, seen_before: datetime, now: datetime,
+                           remove_missing: bool = True, keep: set[int] = frozenset()) -> tuple[int, int, int, int]:
     """Upsert one open exam's student sessions (the complete list) with their incidents; sessions of that exam no
-    longer listed are marked removed."""
+    longer listed are marked removed (not those in `keep`, e.g. malformed records left out; none at all when not
+    `remove_missing`)."""
     rows = [r for r in (student_session_row(_raw_of(s), exam_id=exam_id, now=now) for s in records) if r]
     incidents = [i for row in rows for i in incident_rows(row["raw"], session_id=row["id"])]
     with transaction.atomic():
@@ -110,7 +111,8 @@ def student_sessions_write(exam_id: int, records: list[Any], *, seen_before: dat
                     compare=["student_session_id", "comment", "offset_time", "created_at", "raw"])
         removed = StudentSession.objects.filter(exam_id=exam_id, removed_at__isnull=True,
                                                 last_seen_at__lt=seen_before).exclude(
-            id__in=[row["id"] for row in rows]).update(removed_at=now)
+            id__in=[row["id"] for row in rows] + [i for i in keep if _id(i) is not None]).update(
+            removed_at=now) if remove_missing else 0
     return created, updated, removed, len(rows)
 
 

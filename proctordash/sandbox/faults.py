@@ -29,7 +29,7 @@ DEFAULT_MISSING = {
     "pe_student_sessions": ["id", "status"],
 }
 SPEC_KEYS = set(SHARES) | {"latency", "latency_jitter", "error_statuses", "retry_after", "hang_seconds",
-                           "missing_field_names", "times"}
+                           "missing_field_names", "times", "after"}
 
 
 class FaultSpecError(ValueError):
@@ -102,6 +102,8 @@ def validate(plan) -> dict:
         rule["missing_field_names"] = names
         times = spec.get("times")
         rule["times"] = None if times is None else _number(f"{key}.times", times, minimum=1, integer=True)
+        # the first `after` requests the rule covers pass untouched (a fault mid-pass: "page 6 onwards fails")
+        rule["after"] = _number(f"{key}.after", spec.get("after", 0), integer=True)
         out["rules"][key] = rule
     return out
 
@@ -120,6 +122,7 @@ class FaultPlan:
             self.seed = normalised["seed"]
             self.rules = normalised["rules"]
             self.remaining = {key: rule["times"] for key, rule in self.rules.items()}
+            self.untouched = {key: rule["after"] for key, rule in self.rules.items()}
             self.rngs: dict[str, random.Random] = {}
             self.counter = 0
         return normalised
@@ -136,6 +139,9 @@ class FaultPlan:
         with self.lock:
             key = self._rule_key(endpoint)
             if key is None:
+                return Decision()
+            if self.untouched.get(key):
+                self.untouched[key] -= 1
                 return Decision()
             remaining = self.remaining.get(key)
             if remaining is not None:

@@ -64,6 +64,17 @@ def max_inline_pause() -> float:
     return float(getattr(settings, "SYNC_MAX_INLINE_PAUSE", 30))
 
 
+def time_limit(kind: str) -> int:
+    """Seconds a run of `kind` may take: its task's soft time limit (tasks.py), after which the run stops and is
+    failed, and past which the health page and the freshness line say it is overdue. Settings
+    SYNC_APPOINTMENTS_TIME_LIMIT, SYNC_SESSIONS_TIME_LIMIT, SYNC_PROCTOREXAM_TIME_LIMIT."""
+    if kind in (SyncRun.Kind.APPOINTMENTS_FULL, SyncRun.Kind.APPOINTMENTS_INCREMENTAL):
+        return int(getattr(settings, "SYNC_APPOINTMENTS_TIME_LIMIT", 3000))
+    if kind == SyncRun.Kind.SESSIONS:
+        return int(getattr(settings, "SYNC_SESSIONS_TIME_LIMIT", 120))
+    return int(getattr(settings, "SYNC_PROCTOREXAM_TIME_LIMIT", 120))
+
+
 def pending_ttl() -> int:
     # How long a queued request answers further requests before a new one may be made (worker down, queue lost).
     return int(getattr(settings, "SYNC_PENDING_TTL", 600))
@@ -188,12 +199,16 @@ def upstream_paused_for(upstream: str) -> float:
     return ms / 1000 if ms and ms > 0 else 0.0
 
 
-def upstream_pause(upstream: str, seconds: float) -> None:
-    """Pause the upstream for every worker (a 429's Retry-After); never shortens a longer pause already set."""
+def upstream_pause(upstream: str, seconds: float, *, record: bool = True) -> None:
+    """Pause the upstream for every worker (a 429's Retry-After); never shortens a longer pause already set.
+    `record=False` leaves UpstreamState alone (a fetcher thread, which has no database connection of its own; the
+    pass records it)."""
     seconds = max(float(seconds), 1.0)
     client = redis_client()
     if upstream_paused_for(upstream) < seconds:
         client.set(_pause_key(upstream), "1", px=int(seconds * 1000))
+    if not record:
+        return
     until = timezone.now() + timedelta(seconds=seconds)
     UpstreamState.objects.get_or_create(upstream=upstream)
     UpstreamState.objects.filter(upstream=upstream).update(rate_limited_until=until)
@@ -209,9 +224,11 @@ def wait_if_paused(upstream: str, *, max_wait: float | None = None) -> None:
         time.sleep(remaining)
 
 
-def upstream_call(upstream: str, fn: Callable[[], T], *, max_wait: float | None = None, attempts: int = 3) -> T:
+def upstream_call(upstream: str, fn: Callable[[], T], *, max_wait: float | None = None, attempts: int = 3,
+                  record: bool = True) -> T:
     """Call the upstream honouring the shared pause: wait it out when short, raise SyncPaused when long.
-    A 429 from the call sets the pause for everyone, then the call is tried again (up to `attempts` times)."""
+    A 429 from the call sets the pause for everyone, then the call is tried again (up to `attempts` times).
+    `record=False`: as upstream_pause's (for threads without a database connection)."""
     from proctordash.integrations.exceptions import UpstreamRateLimited
 
     max_wait = max_inline_pause() if max_wait is None else max_wait
@@ -221,57 +238,30 @@ def upstream_call(upstream: str, fn: Callable[[], T], *, max_wait: float | None 
             return fn()
         except UpstreamRateLimited as e:
             retry_after = float(getattr(e, "retry_after", None) or 30)
-            upstream_pause(upstream, retry_after)
+            upstream_pause(upstream, retry_after, record=record)
             if attempt == attempts - 1 or retry_after > max_wait:
                 raise
     raise AssertionError("unreachable")
 
 
-def prefetched(iterator, depth: int = 1):
-    """Run `iterator` in a daemon thread, `depth` items ahead of the consumer; its exceptions re-raise here.
-
-    The producer must not touch the database (it has no connection of its own to close)."""
-    import queue
-
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put(("item", item), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            items.put(("end", None))
-        except BaseException as exc:  # handed to the consumer
-            items.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = items.get()
-            if kind == "item":
-                yield value
-            elif kind == "end":
-                return
-            else:
-                raise value
-    finally:
-        stop.set()
-        thread.join(timeout=1)
-
-
 # --- runs --------------------------------------------------------------------------------------------------------
-def error_summary(exc: BaseException) -> str:
+def error_summary(exc: BaseException, *, kind: str | None = None) -> str:
     """One line naming the cause; the clients' messages never carry secrets."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if isinstance(exc, SoftTimeLimitExceeded):
+        limit = time_limit(kind) if kind else None
+        return ("Stopped: the refresh ran past its time limit"
+                + (f" of {_minutes(limit)}" if limit else "") + "; the pages it wrote are kept, the next run goes on.")
     text = f"{type(exc).__name__}: {exc}".strip()
     return text[:2000]
+
+
+def _minutes(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 1:
+        return f"{seconds:.0f} s"
+    return f"{minutes:.0f} min" if minutes >= 10 or minutes == int(minutes) else f"{minutes:.1f} min"
 
 
 def upstream_state_success(upstream: str, *, at: datetime | None = None) -> None:
@@ -288,17 +278,54 @@ def upstream_state_failure(upstream: str, summary: str, *, at: datetime | None =
     )
 
 
+def _abandon(run: SyncRun, now: datetime) -> bool:
+    """Mark a running run whose worker is gone as abandoned (a conditional UPDATE: a run that finished meanwhile is
+    left as it is)."""
+    seen = run.heartbeat_at or run.started_at
+    UpstreamState.objects.filter(running_run_id=run.pk).update(running_since=None, running_run_id=None)
+    return bool(SyncRun.objects.filter(pk=run.pk, outcome=SyncRun.Outcome.RUNNING).update(
+        outcome=SyncRun.Outcome.ABANDONED, finished_at=now,
+        error_summary=f"Worker lost: the worker running it stopped (killed or restarted) without finishing; "
+                      f"last sign of life {seen:%Y-%m-%d %H:%M:%S} UTC. The pages it wrote are kept.",
+    ))
+
+
 def _reap(name: str, kind: str, scope: str, keep: int) -> None:
     """Runs of this lock still marked running while we hold its lock are dead (their worker was killed)."""
     kinds = [k for k in KIND_UPSTREAM if lock_name(k, scope) == name]
     now = timezone.now()
-    dead = SyncRun.objects.filter(kind__in=kinds, scope=scope, outcome=SyncRun.Outcome.RUNNING).exclude(pk=keep)
-    for run in dead:
+    for run in SyncRun.objects.filter(kind__in=kinds, scope=scope, outcome=SyncRun.Outcome.RUNNING).exclude(pk=keep):
+        _abandon(run, now)
+
+
+def abandoned_runs_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """The periodic sweep (beat entry `sync-sweep`): runs still "running" whose worker is gone become "abandoned",
+    without waiting for the next run of their kind; requests no worker picked up within SYNC_PENDING_TTL are closed.
+
+    A running run always holds its lock (extended by a thread of its worker every TTL/3), so a run older than a
+    grace of 2 × SYNC_LOCK_TTL whose lock is free or held by another run has no live worker. Returns the counts."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=2 * lock_ttl() + 5)
+    abandoned = 0
+    for run in SyncRun.objects.filter(outcome=SyncRun.Outcome.RUNNING, started_at__lt=now - grace):
         seen = run.heartbeat_at or run.started_at
-        SyncRun.objects.filter(pk=run.pk, outcome=SyncRun.Outcome.RUNNING).update(
-            outcome=SyncRun.Outcome.FAILED, finished_at=now,
-            error_summary=f"Worker lost: the run stopped without finishing (last heartbeat {seen:%Y-%m-%d %H:%M:%S} UTC).",
-        )
+        if seen > now - grace:
+            continue  # a sign of life within the grace: its lock may just be being taken
+        holder = lock_holder(lock_name(run.kind, run.scope))
+        if holder is None or holder.pk != run.pk:
+            abandoned += _abandon(run, now)
+    # a run in flight that is not running any more (its end could not be recorded): the freshness line forgets it
+    for state in UpstreamState.objects.exclude(running_run_id=None):
+        if not SyncRun.objects.filter(pk=state.running_run_id, outcome=SyncRun.Outcome.RUNNING).exists():
+            UpstreamState.objects.filter(pk=state.pk, running_run_id=state.running_run_id).update(
+                running_since=None, running_run_id=None)
+    unclaimed = SyncRun.objects.filter(outcome=SyncRun.Outcome.QUEUED,
+                                       started_at__lt=now - timedelta(seconds=pending_ttl())).update(
+        outcome=SyncRun.Outcome.FAILED, finished_at=now,
+        error_summary="No worker picked this request up (is the Celery worker running?).")
+    if abandoned or unclaimed:
+        log.warning("sync sweep: %s run(s) abandoned, %s request(s) never picked up", abandoned, unclaimed)
+    return {"abandoned": abandoned, "unclaimed": unclaimed}
 
 
 def _upstream_trouble(exc: BaseException) -> bool:
@@ -362,6 +389,17 @@ class RunContext:
             # worker has no requests, so a long pass would hoard them all
             reset_queries()
 
+    def skipped(self, records: list[tuple[Any, str]]) -> None:
+        """Report malformed records left out of the pass: counted on the run, the first error kept (it names the
+        record's key and the bad fields, never their values)."""
+        if not records:
+            return
+        key, message = records[0]
+        first = (f"{key}: {message}" if key is not None else f"(a record without an identity): {message}")[:1000]
+        log.warning("sync run %s: %d malformed record(s) skipped, first: %s", self.run.pk, len(records), first)
+        SyncRun.objects.filter(pk=self.run.pk).update(records_skipped=F("records_skipped") + len(records))
+        SyncRun.objects.filter(pk=self.run.pk, skipped_first_error="").update(skipped_first_error=first)
+
     def note(self, text: str) -> None:
         log.info("sync run %s: %s", self.run.pk, text)
         self.run.notes = (self.run.notes + "\n" + text).strip()
@@ -412,12 +450,15 @@ def sync_run(*, kind: str, scope: str = "", run_id: int | None = None, task_id: 
         SyncRun.objects.filter(pk=run.pk).update(outcome=SyncRun.Outcome.RUNNING, started_at=now, heartbeat_at=now,
                                                  task_id=task_id[:100] or run.task_id)
         run.refresh_from_db()
+        if counts_as_refresh:
+            UpstreamState.objects.get_or_create(upstream=upstream)
+            UpstreamState.objects.filter(upstream=upstream).update(running_since=now, running_run_id=run.pk)
         ctx = RunContext(run=run, keeper=keeper)
         try:
             yield ctx
             keeper.check()
         except BaseException as exc:
-            summary = error_summary(exc)
+            summary = error_summary(exc, kind=kind)
             log.warning("sync run %s (%s) failed: %s", run.pk, kind, summary)
             SyncRun.objects.filter(pk=run.pk).update(outcome=SyncRun.Outcome.FAILED, finished_at=timezone.now(),
                                                      error_summary=summary, heartbeat_at=timezone.now())
@@ -433,6 +474,11 @@ def sync_run(*, kind: str, scope: str = "", run_id: int | None = None, task_id: 
         run.refresh_from_db()
     finally:
         keeper.release()
+        try:
+            UpstreamState.objects.filter(upstream=upstream, running_run_id=run.pk).update(running_since=None,
+                                                                                          running_run_id=None)
+        except Exception:  # the database may be what failed; the sweep clears it later
+            log.debug("could not clear the run in flight", exc_info=True)
         try:
             _fast_commits(False)
         except Exception:  # the connection may be broken (that is why the run failed): nothing to restore
@@ -482,7 +528,8 @@ def refresh_request(*, kind: str, scope: str = "", task_kwargs: dict | None = No
     holder = lock_holder(name)
     if holder is not None and holder.outcome in (SyncRun.Outcome.RUNNING, SyncRun.Outcome.QUEUED):
         return holder
-    # Requests never picked up by a worker within the pending window are closed so they do not show forever.
+    # Requests never picked up by a worker within the pending window are closed so they do not show forever (the
+    # periodic sweep does the same for every kind).
     SyncRun.objects.filter(kind=kind, scope=scope, outcome=SyncRun.Outcome.QUEUED,
                            started_at__lt=timezone.now() - timedelta(seconds=pending_ttl())).update(
         outcome=SyncRun.Outcome.FAILED, finished_at=timezone.now(),

@@ -9,7 +9,7 @@ domain apps → sync → integrations → core.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +24,9 @@ class PageResult:
 
     created: int
     updated: int
-    keys: list[Any]
-    skipped: int = 0  # malformed records left out of the write (see the pass's notes)
+    keys: list[Any]  # every record of the page that has a key, written or not (malformed ones included)
+    # malformed records left out of the write, (key, error naming the bad fields); the pass reports them
+    skipped: list[tuple[Any, str]] = field(default_factory=list)
 
     @property
     def sids(self) -> list[Any]:  # the appointments' keys are SIDs

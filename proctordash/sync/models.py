@@ -32,6 +32,8 @@ class SyncRun(models.Model):
         SUCCESS = "success", "Succeeded"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"  # a run of the same kind was already running; see error_summary
+        # its worker died mid-run (SIGKILL, out of memory, hard time limit): found by the sweep (engine.py)
+        ABANDONED = "abandoned", "Abandoned"
 
     kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
     upstream = models.CharField(max_length=30, choices=Upstream.choices)
@@ -47,6 +49,9 @@ class SyncRun(models.Model):
     records_updated = models.IntegerField(default=0)
     records_removed = models.IntegerField(default=0)
     requests_made = models.IntegerField(default=0)  # upstream HTTP requests (pages) this run made
+    # malformed records left out (the rest of the pass commits), and the first one's error (fields named, no values)
+    records_skipped = models.IntegerField(default=0)
+    skipped_first_error = models.TextField(blank=True)
     error_summary = models.TextField(blank=True)
     notes = models.TextField(blank=True)  # e.g. why removal marking was skipped on an otherwise good pass
     task_id = models.CharField(max_length=100, blank=True)
@@ -71,6 +76,11 @@ class UpstreamState(models.Model):
     consecutive_failures = models.IntegerField(default=0)
     rate_limited_until = models.DateTimeField(null=True, blank=True)
     alert_open_since = models.DateTimeField(null=True, blank=True)  # an outage alert was e-mailed; cleared on recovery
+    # the refresh of this upstream in flight (full/incremental appointments, ProctorExam; not a sessions refresh):
+    # set when it starts, cleared when it ends or the sweep abandons it. The freshness line reads it from this row
+    # (no extra query on every page) to say "refreshing for N min" and when a refresh is past its time limit.
+    running_since = models.DateTimeField(null=True, blank=True)
+    running_run_id = models.IntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "monitoring_upstreamstate"  # created by the monitoring app before the sync app existed; data kept

@@ -13,9 +13,13 @@ queued or running) and `run_get` (poll it).
 
 from __future__ import annotations
 
+import collections
+import contextvars
 import logging
 import math
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +28,7 @@ from django.utils import timezone
 
 from proctordash.core.vocabulary import is_sid
 from proctordash.sync import engine, mappings
-from proctordash.sync.models import SyncRun, Upstream
+from proctordash.sync.models import SyncRun, Upstream, UpstreamState
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +85,104 @@ def _smarterproctoring_client():
     return SmarterProctoringClient.from_settings()
 
 
-def appointment_pages(client, *, filters: dict[str, Any], size: int, prefetch: bool = True) -> Iterator[Any]:
-    """The client's pages of List Appointments, each fetched only when the shared rate-limit pause allows.
+def fetch_concurrency() -> int:
+    """How many appointment pages are fetched at once (SYNC_FETCH_CONCURRENCY, default 4)."""
+    return max(1, int(getattr(settings, "SYNC_FETCH_CONCURRENCY", 4)))
 
-    With `prefetch`, the next page is fetched in a thread while the caller writes the current one (at most three
-    pages in memory), so the database write hides behind the network wait instead of adding to it.
-    A 429 that the HTTP layer did not wait out pauses the upstream for every worker and ends the pass (the
-    task retries after the pause): the client's page iterator cannot resume mid-way, and a pass that silently
-    lost its place must never look complete."""
+
+class _RateLimits:
+    """429s met by the fetcher threads: they set the shared pause in Redis themselves (no database connection in a
+    thread); the pass's own thread records the pause on UpstreamState afterwards (the freshness line shows it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.longest = 0.0
+
+    def met(self, retry_after: float) -> None:
+        with self.lock:
+            self.longest = max(self.longest, retry_after)
+
+    def record(self) -> None:
+        with self.lock:
+            longest, self.longest = self.longest, 0.0
+        if longest:
+            UpstreamState.objects.get_or_create(upstream=SMARTERPROCTORING)
+            UpstreamState.objects.filter(upstream=SMARTERPROCTORING).update(
+                rate_limited_until=timezone.now() + timedelta(seconds=longest))
+
+
+def appointment_pages(client, *, filters: dict[str, Any], size: int, concurrency: int | None = None,
+                      limits: _RateLimits | None = None) -> Iterator[Any]:
+    """The pages of List Appointments in offset order, fetched ahead by a bounded pool of `concurrency` threads
+    (default SYNC_FETCH_CONCURRENCY) while the caller writes them.
+
+    The first page says how many records there are (`total`); the other pages are at offset k × size and are
+    fetched at once by the pool, at most 2 × concurrency pages ahead of the writer, so memory stays flat however
+    large the upstream is. A page whose `total` is larger than known (records added meanwhile) extends the plan;
+    the pass compares every page's total to decide whether removals are safe. Every fetch honours the shared
+    rate-limit pause: it waits a short pause out, a 429 pauses the upstream for every fetcher and every worker,
+    and the page is asked again after it (up to three times); a pause longer than SYNC_MAX_INLINE_PAUSE ends the
+    pass with SyncPaused (the task retries after it). Records are parsed leniently: malformed ones are listed in
+    `Page.skipped`. An upstream that announces no total is read one page after another."""
     from proctordash.integrations.exceptions import UpstreamRateLimited
 
-    def fetch():
-        pages = client.iter_appointment_pages(**filters, page_size=size)
+    concurrency = fetch_concurrency() if concurrency is None else max(1, concurrency)
+    limits = limits or _RateLimits()
+
+    def fetch(offset: int):
+        def call():
+            try:
+                return client.appointments_page(offset=offset, page_size=size, skip_bad_records=True, **filters)
+            except UpstreamRateLimited as e:
+                limits.met(float(e.retry_after or 30))
+                raise
+        return engine.upstream_call(SMARTERPROCTORING, call, record=False)
+
+    try:
+        first = fetch(0)
+        limits.record()
+        yield first
+        if first.total is None:  # no total to plan with: one page after another, as the client pages
+            if first.count == size:
+                yield from _sequential_pages(client, filters=filters, size=size, start=first.offset + first.count)
+            return
+        known_total = first.total
+        next_offset = first.offset + size
+        window = 2 * concurrency
+        pending: collections.deque[Future] = collections.deque()
+        executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sync-fetch")
+        try:
+            while True:
+                while len(pending) < window and next_offset < known_total:
+                    # each fetch runs in a copy of this context: the request id travels to the upstream call
+                    pending.append(executor.submit(contextvars.copy_context().run, fetch, next_offset))
+                    next_offset += size
+                if not pending:
+                    return
+                page = pending.popleft().result()
+                limits.record()
+                if page.total is not None and page.total > known_total:
+                    known_total = page.total
+                yield page
+                del page  # the writer's page is not held while the next one is awaited
+        finally:
+            for future in pending:
+                future.cancel()
+            executor.shutdown(wait=False, cancel_futures=True)
+    except UpstreamRateLimited as e:
+        engine.upstream_pause(SMARTERPROCTORING, e.retry_after)
+        raise
+    finally:
+        limits.record()
+
+
+def _sequential_pages(client, *, filters: dict[str, Any], size: int, start: int = 0) -> Iterator[Any]:
+    """One page after another from `start`, each only when the shared rate-limit pause allows. A 429 that the HTTP
+    layer did not wait out pauses the upstream for every worker and ends the pass (the task retries after it)."""
+    from proctordash.integrations.exceptions import UpstreamRateLimited
+
+    pages = client.iter_appointment_pages(**filters, page_size=size, skip_bad_records=True, _start=start)
+    try:
         while True:
             engine.wait_if_paused(SMARTERPROCTORING)
             try:
@@ -100,9 +190,6 @@ def appointment_pages(client, *, filters: dict[str, Any], size: int, prefetch: b
             except StopIteration:
                 return
             yield page
-
-    try:
-        yield from (engine.prefetched(fetch()) if prefetch else fetch())
     except UpstreamRateLimited as e:
         engine.upstream_pause(SMARTERPROCTORING, e.retry_after)
         raise
@@ -149,13 +236,22 @@ def _appointments_pass(ctx: engine.RunContext, client, window: tuple[datetime, d
     started = ctx.run.started_at
     seen: set[str] = set()
     totals: list[int | None] = []
+    unidentified = 0  # malformed records without a usable sid: their rows cannot be told from removed ones
     for page in appointment_pages(client, filters=filters, size=size):
         ctx.check()  # never write after losing the lock
         result = mapping.write_page(page.results)
         seen.update(result.keys)
+        skipped = page.skipped + result.skipped
+        seen.update(key for key, _error in page.skipped if key is not None)
+        unidentified += sum(1 for key, _error in page.skipped if key is None)
+        ctx.skipped(skipped)
         totals.append(page.total)
-        ctx.progress(pages=1, requests=1, seen=len(page.results), created=result.created, updated=result.updated,
+        ctx.progress(pages=1, requests=1, seen=page.count, created=result.created, updated=result.updated,
                      expected=page.total, pages_total=math.ceil(page.total / size) if page.total else None)
+    if unidentified:
+        ctx.note(f"removal marking skipped: {unidentified} malformed record(s) had no usable sid, so the rows they "
+                 f"stand for cannot be told from removed ones; the next pass will settle it")
+        return
     if len(set(totals)) > 1 or (totals and totals[0] is not None and totals[0] != len(seen)):
         ctx.note(f"removal marking skipped: the upstream's total moved during the pass ({totals[0]} → {totals[-1]}, "
                  f"{len(seen)} distinct records seen); the next pass will settle it")
@@ -196,14 +292,19 @@ def _verify_missing(ctx: engine.RunContext, mapping: mappings.AppointmentsMappin
         ctx.note(f"{len(missing) - cap} appointments missing from the window left for the next full pass")
     for sid, filters in mapping.lookup_filters(missing[:cap]).items():
         ctx.check()
-        found = []
-        for page in appointment_pages(client, filters=filters, size=page_size(), prefetch=False):
+        found, skipped_keys = [], set()
+        for page in _sequential_pages(client, filters=filters, size=page_size()):
             ctx.progress(requests=1)
             found.extend(page.results)
+            skipped_keys.update(key for key, _error in page.skipped)
+            ctx.skipped(page.skipped)
         result = mapping.write_page(found)  # e.g. the appointment moved out of the window: keep it, with its new date
+        ctx.skipped(result.skipped)
         if result.created or result.updated:
             ctx.progress(created=result.created, updated=result.updated)
-        if sid not in {_raw_of(r).get("sid") for r in found}:
+        if None in skipped_keys:
+            continue  # a malformed record without a sid may be this one: not proof that it is gone
+        if sid not in {_raw_of(r).get("sid") for r in found} | skipped_keys:
             gone.append(sid)
     return gone
 
@@ -223,13 +324,18 @@ def sessions_refresh(*, enrollment_sid: str, exam_sid: str, run_id: int | None =
 
         def fetch():
             iterator = client.list_enrollment_exam_sessions(enrollment_sid=enrollment_sid, exam_sid=exam_sid,
-                                                            page_size=1000)
-            return list(iterator), iterator.total, iterator.pages_fetched
+                                                            page_size=1000, skip_bad_records=True)
+            return list(iterator), iterator.total, iterator.pages_fetched, iterator.skipped
 
-        records, total, pages = engine.upstream_call(SMARTERPROCTORING, fetch)
+        records, total, pages, skipped = engine.upstream_call(SMARTERPROCTORING, fetch)
         ctx.check()
+        ctx.skipped(skipped)
+        keys = {key for key, _error in skipped}
         created, updated, removed, written = mapping.write_pair(
-            records, enrollment_sid=enrollment_sid, exam_sid=exam_sid, seen_before=started, now=timezone.now())
+            records, enrollment_sid=enrollment_sid, exam_sid=exam_sid, seen_before=started, now=timezone.now(),
+            remove_missing=None not in keys, keep=keys - {None})
+        if None in keys:
+            ctx.note("removal marking skipped: a malformed session had no sid")
         ctx.progress(pages=pages, requests=pages, seen=written, created=created, updated=updated,
                      removed=removed, expected=total if total is not None else written)
     return ctx.run
@@ -257,26 +363,36 @@ def proctorexam_refresh(*, run_id: int | None = None, task_id: str = "", client=
     return ctx.run
 
 
-def _list(ctx: engine.RunContext, fetch) -> tuple[list[Any], int | None]:
+def _list(ctx: engine.RunContext, fetch) -> tuple[list[Any], int | None, set[Any]]:
     """Drain one lazy list (every page) through the shared rate-limit pause; a 429 is retried from the start.
-    Returns the records and the announced total, and counts the pages as requests of the run."""
+    Returns the records, the announced total and the keys of malformed records left out (None for one without a
+    usable id; they are reported on the run), and counts the pages as requests of the run."""
     def go():
         iterator = fetch()
         try:
             records = list(iterator)
         finally:
             ctx.progress(requests=getattr(iterator, "pages_fetched", 1))
-        return records, getattr(iterator, "total", None), getattr(iterator, "pages_fetched", 1)
+        return (records, getattr(iterator, "total", None), getattr(iterator, "pages_fetched", 1),
+                getattr(iterator, "skipped", []))
 
-    records, total, pages = engine.upstream_call(PROCTOREXAM, go)
+    records, total, pages, skipped = engine.upstream_call(PROCTOREXAM, go)
     ctx.progress(pages=pages)
-    return records, total
+    ctx.skipped(skipped)
+    return records, total, {key for key, _error in skipped}
+
+
+def _int_key(key: Any) -> int | None:
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        return None
 
 
 def _proctorexam_pass(ctx: engine.RunContext, client) -> None:
     mapping: mappings.ProctorExamMapping = mappings.get(mappings.PROCTOREXAM)
     started = ctx.run.started_at
-    open_exams, exams_total = _list(ctx, lambda: client.list_exams(status="open"))
+    open_exams, exams_total, bad_open = _list(ctx, lambda: client.list_exams(status="open", skip_bad_records=True))
     ctx.check()
     created, updated, open_ids = mapping.write_exams(open_exams, now=timezone.now())
     # records_seen and records_expected count the same things: the open exams, then each one's student sessions
@@ -285,22 +401,27 @@ def _proctorexam_pass(ctx: engine.RunContext, client) -> None:
     ctx.progress(seen=len(open_ids), created=created, updated=updated, expected=expected)
 
     # Exams we still think are open but the upstream no longer lists as open: learn their new status.
-    stale = mapping.open_exam_ids_except(open_ids)
+    # (an open exam whose record was malformed is still open: it is not "stale")
+    stale = mapping.open_exam_ids_except(open_ids | {_int_key(k) for k in bad_open} - {None})
     if stale:
+        unidentified = None in bad_open
         for status in ("closed", "draft"):
-            others, _total = _list(ctx, lambda: client.list_exams(status=status))
+            others, _total, bad = _list(ctx, lambda: client.list_exams(status=status, skip_bad_records=True))
             ctx.check()
             c, u, written = mapping.write_exams(others, now=timezone.now(), only=stale)
             ctx.progress(updated=c + u)
-            stale -= written
-        if stale:  # in no list at all: gone upstream
+            stale -= written | {_int_key(k) for k in bad}
+            unidentified = unidentified or None in bad
+        if stale and not unidentified:  # in no list at all: gone upstream
             removed = mapping.mark_exams_removed(stale, seen_before=started, now=timezone.now())
             ctx.progress(removed=removed)
 
     for exam in sorted(open_ids):
-        sessions, count = _list(ctx, lambda: client.list_student_sessions(exam_id=exam))
+        sessions, count, bad = _list(ctx, lambda: client.list_student_sessions(exam_id=exam, skip_bad_records=True))
         expected += count if count is not None else len(sessions)
         ctx.check()
-        c, u, removed, written = mapping.write_student_sessions(exam, sessions, seen_before=started,
-                                                                now=timezone.now())
+        c, u, removed, written = mapping.write_student_sessions(
+            exam, sessions, seen_before=started, now=timezone.now(), remove_missing=None not in bad,
+            keep={_int_key(k) for k in bad} - {None})
+        written += len(bad)  # seen, though not written: records_seen counts what the upstream listed
         ctx.progress(seen=written, created=c, updated=u, removed=removed, expected=expected)

@@ -28,6 +28,10 @@ def beat_schedule(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "task": "proctordash.sync.tasks.refresh_proctorexam_task",
             "schedule": float(settings["SYNC_PROCTOREXAM_INTERVAL"]),
         },
+        "sync-sweep": {
+            "task": "proctordash.sync.tasks.sweep_abandoned_runs_task",
+            "schedule": float(settings.get("SYNC_SWEEP_INTERVAL", 60)),
+        },
         "monitoring-check-alerts": {
             "task": "proctordash.monitoring.alert_tasks.check_alerts_task",
             "schedule": float(settings["MONITORING_ALERT_CHECK_INTERVAL"]),

@@ -37,8 +37,9 @@ test_database_url.__test__ = False  # not a test, despite its name
 class Worker:
     """`celery -A proctordash worker` in its own process group (so SIGKILL takes its pool children too)."""
 
-    def __init__(self, concurrency: int = 2):
+    def __init__(self, concurrency: int = 2, env: dict[str, str] | None = None):
         self.concurrency = concurrency
+        self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
         self.log_path = harness.RUN_DIR / f"worker-{uuid.uuid4().hex[:8]}.log"
 
@@ -46,7 +47,8 @@ class Worker:
         from proctordash.celery import app
 
         env = {**os.environ, "DATABASE_URL": test_database_url(), "SYNC_PAGE_SIZE": str(PAGE_SIZE),
-               "SYNC_LOCK_TTL": str(LOCK_TTL), "SYNC_RETRY_BASE": "1", "SYNC_MAX_INLINE_PAUSE": "2"}
+               "SYNC_LOCK_TTL": str(LOCK_TTL), "SYNC_RETRY_BASE": "1", "SYNC_MAX_INLINE_PAUSE": "2",
+               **self.extra_env}
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "proctordash", "worker", "--pool", "prefork", "--concurrency",
@@ -116,12 +118,15 @@ def worker(django_db_setup, django_db_blocker):
 
 
 def upstream_appointments(**filters) -> dict[str, str]:
-    """sid → content hash of every appointment the sandbox serves now (read with the real client)."""
-    from proctordash.sync.upsert import content_hash
+    """sid → content hash of every appointment the sandbox serves now (read with the real client), as the cache
+    stores it (the exam password scrubbed)."""
+    from proctordash.appointments.mapping import scrub_secrets
     from proctordash.integrations.smarterproctoring.client import SmarterProctoringClient
+    from proctordash.sync.upsert import content_hash
 
     with SmarterProctoringClient.from_settings() as client:
-        return {record.sid: content_hash(record.raw) for record in client.list_appointments(page_size=1000, **filters)}
+        return {record.sid: content_hash(scrub_secrets(record.raw))
+                for record in client.list_appointments(page_size=1000, **filters)}
 
 
 def cached_appointments(**filters) -> dict[str, str]:

@@ -102,8 +102,9 @@ def test_nul_characters_and_lookalikes_are_safe(db):
     assert row.learner_last_name == "literal \\u0000 text"
 
 
-def test_a_record_with_a_malformed_nested_object_is_refused_before_anything_is_written(db):
-    from proctordash.integrations.exceptions import UpstreamBadResponse
+def test_a_record_with_a_malformed_nested_object_is_skipped_and_the_rest_written(db):
+    """One bad record never sinks a page (issue 17 item 7): it is left out and reported with its sid and the bad
+    field (never the value); the good ones are written; the bad one's key still counts as seen."""
     from proctordash.integrations.smarterproctoring.schemas import Appointment as Record
 
     def record(sid: str, **extra):
@@ -112,10 +113,13 @@ def test_a_record_with_a_malformed_nested_object_is_refused_before_anything_is_w
 
     good = record("AP" + "1" * 32, enrollment={"firstName": "Ana"})
     bad = record("AP" + "2" * 32, enrollment={"firstName": "Bo", "createdDate": "next tuesday"})
-    with pytest.raises(UpstreamBadResponse, match="enrollment.createdDate"):
-        appointments_write([good, bad])
-    assert not Appointment.objects.exists() and not Course.objects.exists()  # nothing of the page was written
-    assert appointments_write([good]).created == 1
+    result = appointments_write([good, bad])
+    assert (result.created, result.updated) == (1, 0)
+    assert [key for key, _error in result.skipped] == ["AP" + "2" * 32]
+    assert "enrollment.createdDate" in result.skipped[0][1] and "tuesday" not in result.skipped[0][1]
+    assert set(result.keys) == {"AP" + "1" * 32, "AP" + "2" * 32}
+    assert list(Appointment.objects.values_list("sid", flat=True)) == ["AP" + "1" * 32]
+    assert Course.objects.count() == 1
 
 
 def test_new_rows_copied_straight_in_and_a_concurrent_insert_falls_back_to_the_upsert(db, records):

@@ -23,9 +23,9 @@ FAULTS = [
     ({"error_rate": 1.0}, "UpstreamUnavailable"),
     ({"expired_token": 1.0}, "UpstreamAuthError"),
     ({"rate_limit": 1.0, "retry_after": 60}, "UpstreamRateLimited"),
-    ({"malformed": 0.3}, "UpstreamBadResponse"),
-    ({"truncated": 0.3}, "UpstreamBadResponse"),
-    ({"missing_fields": 0.05, "missing_field_names": ["sid"]}, "UpstreamBadResponse"),
+    # an unparsable answer is retried by the client like a 5xx; one that stays unparsable fails the run
+    ({"malformed": 1.0}, "UpstreamBadResponse"),
+    ({"truncated": 1.0}, "UpstreamBadResponse"),
     ({"hang": 1.0, "hang_seconds": 4, "times": 4}, "UpstreamUnavailable"),
 ]
 
@@ -56,13 +56,70 @@ def test_a_fault_leaves_the_cache_as_it_was_and_says_why(sandbox, sync_settings,
 
 
 def test_a_fault_mid_pass_keeps_the_pages_already_read_and_removes_nothing(sandbox, sync_settings):
-    sandbox.set_faults(seed=1, appointments={"malformed": 0.3})
+    # the first page, then the four fetchers' first pages (offsets 50-200) answer; from the sixth request on, 503
+    sandbox.set_faults(appointments={"error_rate": 1.0, "error_statuses": [503], "after": 5})
     with pytest.raises(UpstreamError):
         appointments_refresh()
     run = SyncRun.objects.latest()
-    assert run.pages == 5, "with seed 1 the fault lands on the sixth page"
+    assert run.pages == 5, "the writer writes pages in offset order up to the first that failed"
     assert Appointment.objects.count() == run.records_created == run.pages * 50
     assert UpstreamState.objects.get(upstream="smarterproctoring").last_success_at is None
+
+
+def test_unparsable_answers_are_retried_and_the_pass_succeeds(sandbox, sync_settings):
+    """A 0.3 share of invalid JSON or cut-short bodies: the client retries each with backoff like a 5xx."""
+    for kind in ("malformed", "truncated"):
+        sandbox.set_faults(seed=1, appointments={kind: 0.3})
+        run = appointments_refresh()
+        assert run.outcome == SyncRun.Outcome.SUCCESS, run.error_summary
+        assert cached_appointments() == upstream_appointments()
+
+
+def test_malformed_records_are_skipped_and_reported_while_the_rest_commits(sandbox, sync_settings):
+    """Records without a sid, with a date that is not a date or a nested object of the wrong shape are left out;
+    the run counts them and keeps the first error; every good record is written; nothing is marked removed when a
+    record without a sid might be a row we hold."""
+    appointments_refresh()
+    ghost = Appointment.objects.create(sid="ES" + "e" * 32, content_hash="x",
+                                       last_seen_at=timezone.now() - timezone.timedelta(days=1))
+    Appointment.objects.update(content_hash="stale")  # every row is rewritten by the next pass
+    sandbox.set_faults(seed=3, appointments={"missing_fields": 0.05, "missing_field_names": ["sid"]})
+    run = appointments_refresh()
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.error_summary
+    assert run.records_skipped > 0 and "sid" in run.skipped_first_error
+    assert run.records_updated == 600 - run.records_skipped
+    assert run.records_seen == 600 and run.pages == 12
+    ghost.refresh_from_db()
+    assert ghost.removed_at is None and "no usable sid" in run.notes
+    sandbox.set_faults()
+    # a nested object that is malformed (its sid is known): skipped, reported, the old row kept and not removed
+    from proctordash.integrations.smarterproctoring.client import SmarterProctoringClient
+    from proctordash.sync.mappings import get
+
+    with SmarterProctoringClient.from_settings() as client:
+        page = client.appointments_page(offset=0, page_size=5, skip_bad_records=True)
+    from proctordash.integrations.smarterproctoring.schemas import Appointment as Record
+
+    raw = dict(page.results[0].raw)
+    raw["enrollment"] = {**(raw.get("enrollment") or {}), "createdDate": "not a date"}
+    bad = page.results[0] = Record.parse(raw, upstream="smarterproctoring", endpoint="test")
+    Appointment.objects.filter(sid=bad.sid).update(content_hash="old")
+    result = get("appointments").write_page(page.results)
+    assert [key for key, _e in result.skipped] == [bad.sid]
+    assert "enrollment.createdDate" in result.skipped[0][1] and "not a date" not in result.skipped[0][1]
+    assert Appointment.objects.get(sid=bad.sid).content_hash == "old"
+    assert bad.sid in result.keys
+
+
+def test_removal_still_happens_when_every_malformed_record_has_a_sid(sandbox, sync_settings):
+    appointments_refresh()
+    ghost = Appointment.objects.create(sid="ES" + "e" * 32, content_hash="x",
+                                       last_seen_at=timezone.now() - timezone.timedelta(days=1))
+    # a missing status is tolerated; a date that is not one (top level) is a malformed record with its sid
+    sandbox.set_faults(seed=2, appointments={"missing_fields": 0.05, "missing_field_names": ["status"]})
+    run = appointments_refresh()
+    ghost.refresh_from_db()
+    assert run.outcome == SyncRun.Outcome.SUCCESS and ghost.removed_at is not None and run.records_removed == 1
 
 
 def test_full_pass_marks_missing_rows_removed_and_brings_them_back(sandbox, sync_settings):

@@ -16,7 +16,17 @@ from urllib3.util.retry import Retry
 
 from ...core import vocabulary as v
 from ...core.http import build_retry, count_retries, upstream_session
-from ..base import ArgumentChecker, Page, RecordIterator, Secret, SessionClient, decode_json, network_error
+from ..base import (
+    ArgumentChecker,
+    Page,
+    RecordIterator,
+    Secret,
+    SessionClient,
+    decode_json,
+    network_error,
+    parse_records,
+    unparsable_body_retry,
+)
 from ..exceptions import UpstreamBadResponse, UpstreamError, UpstreamUnavailable
 from ..recording import CallTimer
 from .exceptions import UPSTREAM, error_from_response
@@ -71,19 +81,21 @@ class ProctorExamClient(SessionClient):
     __str__ = __repr__
 
     # --- calls -----------------------------------------------------------------------------------------------------
-    def list_exams(self, *, status: str | None = None, page_size: int = v.PROCTOREXAM_MAX_LIMIT
-                   ) -> RecordIterator[ProctorExamExam]:
+    def list_exams(self, *, status: str | None = None, page_size: int = v.PROCTOREXAM_MAX_LIMIT,
+                   skip_bad_records: bool = False) -> RecordIterator[ProctorExamExam]:
         """List the account's exams (README: `GET /api/v3/exams`, filter `status`: draft, open, closed), lazily.
-        `.total` comes from X-Pagination-Item-Count."""
+        `.total` comes from X-Pagination-Item-Count. `skip_bad_records`: malformed records are left out and listed
+        in the iterator's `.skipped` instead of failing the page."""
         check = ArgumentChecker(UPSTREAM, f"GET {EXAMS}")
         check.choice("status", status, v.PROCTOREXAM_EXAM_STATUSES)
         _limit(check, page_size)
         check.raise_if_any()
         params = {"status": status} if status else {}
-        return RecordIterator(self._pages(EXAMS, {}, params, "exams", ProctorExamExam, page_size))
+        return RecordIterator(self._pages(EXAMS, {}, params, "exams", ProctorExamExam, page_size, skip_bad_records))
 
     def list_student_sessions(self, *, exam_id: int, status: str | None = None,
-                              page_size: int = v.PROCTOREXAM_MAX_LIMIT) -> RecordIterator[StudentSession]:
+                              page_size: int = v.PROCTOREXAM_MAX_LIMIT,
+                              skip_bad_records: bool = False) -> RecordIterator[StudentSession]:
         """List an exam's student sessions with their incidents (proctorexam-list-student-sessions.txt), lazily.
         `.total` comes from X-Pagination-Item-Count."""
         check = ArgumentChecker(UPSTREAM, f"GET {STUDENT_SESSIONS}")
@@ -94,7 +106,7 @@ class ProctorExamClient(SessionClient):
         check.raise_if_any()
         params = {"status": status} if status else {}
         return RecordIterator(self._pages(STUDENT_SESSIONS, {"id": str(exam_id)}, params, "students",
-                                          StudentSession, page_size))
+                                          StudentSession, page_size, skip_bad_records))
 
     # --- plumbing --------------------------------------------------------------------------------------------------
     def _get(self, template: str, path: dict[str, str], params: dict[str, Any],
@@ -120,6 +132,13 @@ class ProctorExamClient(SessionClient):
                         response = self._session.get(url, params=signed, allow_redirects=False)
                     except requests.RequestException as e:
                         error = network_error(e, upstream=UPSTREAM, endpoint=endpoint)
+                        if isinstance(error, UpstreamBadResponse):  # a body cut short: retried like a 5xx
+                            next_retry = unparsable_body_retry(retry, "GET", endpoint, error)
+                            if next_retry is None:
+                                raise error from e
+                            retry = next_retry
+                            retry.sleep()
+                            continue
                         if not isinstance(error, UpstreamUnavailable):
                             raise error from e
                         try:
@@ -140,7 +159,15 @@ class ProctorExamClient(SessionClient):
                     if not 200 <= status < 300:
                         raise error_from_response(response, endpoint=endpoint,
                                                   secrets=[self._token.reveal(), self._secret_key.reveal()])
-                    data = decode_json(response, upstream=UPSTREAM, endpoint=endpoint)
+                    try:
+                        data = decode_json(response, upstream=UPSTREAM, endpoint=endpoint)
+                    except UpstreamBadResponse as e:  # invalid JSON: retried like a 5xx
+                        next_retry = unparsable_body_retry(retry, "GET", endpoint, e)
+                        if next_retry is None:
+                            raise
+                        retry = next_retry
+                        retry.sleep()
+                        continue
                     return parse(data, response) if parse is not None else data
             except UpstreamError as e:
                 failure = type(e)
@@ -149,7 +176,7 @@ class ProctorExamClient(SessionClient):
                 timer.finish(status=status, error=failure, retries=retries[0])
 
     def _pages(self, template: str, path: dict[str, str], params: dict[str, Any], key: str, record: type[Record],
-               limit: int) -> Iterator[Page]:
+               limit: int, skip_bad_records: bool = False) -> Iterator[Page]:
         """Pages 1, 2, … until X-Pagination-Page-Count (or a short page when the headers are missing)."""
         endpoint = f"GET {template}"
 
@@ -158,10 +185,11 @@ class ProctorExamClient(SessionClient):
             if not isinstance(items, list):
                 raise UpstreamBadResponse(f"expected a list under {key!r}", upstream=UPSTREAM, endpoint=endpoint,
                                           status=response.status_code)
-            results = [record.parse(item, upstream=UPSTREAM, endpoint=endpoint) for item in items]
+            results, skipped = parse_records(record, items, upstream=UPSTREAM, endpoint=endpoint, key="id",
+                                             skip_bad=skip_bad_records)
             return Page(total=_header_int(response, "X-Pagination-Item-Count"), offset=(page - 1) * limit,
-                        count=len(results), results=results, page=page,
-                        page_count=_header_int(response, "X-Pagination-Page-Count"))
+                        count=len(results) + len(skipped), results=results, page=page,
+                        page_count=_header_int(response, "X-Pagination-Page-Count"), skipped=skipped)
 
         page = 1
         while True:

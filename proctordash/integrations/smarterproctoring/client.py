@@ -17,7 +17,18 @@ from pydantic import ValidationError
 from ...core import vocabulary as v
 from ...core.http import count_retries, upstream_session
 from ...core.timezones import to_utc_z
-from ..base import ArgumentChecker, Page, RecordIterator, Secret, SessionClient, decode_json, dump_json, network_error
+from ..base import (
+    ArgumentChecker,
+    Page,
+    RecordIterator,
+    Secret,
+    SessionClient,
+    decode_json,
+    dump_json,
+    network_error,
+    parse_records,
+    unparsable_body_retry,
+)
 from ..exceptions import UpstreamBadResponse, UpstreamError, UpstreamValidationError
 from ..recording import CallTimer
 from .exceptions import UPSTREAM, error_from_response
@@ -97,11 +108,15 @@ class SmarterProctoringClient(SessionClient):
         course_title: str | None = None,
         exam_title: str | None = None,
         page_size: int = 500,
+        skip_bad_records: bool = False,
+        _start: int = 0,
     ) -> Iterator[Page[Appointment]]:
         """List Appointments (smarterproctoring-list-appointments.txt), one Page at a time (offset/limit).
 
         Dates must be aware; `appointment_after` is inclusive and `appointment_before` exclusive. Text filters are
         case-insensitive substrings upstream and may not contain '%'; an empty string means "no filter".
+        `skip_bad_records`: a malformed record is left out and listed in its Page's `.skipped` (the sync) instead
+        of failing the whole page (the default).
         """
         endpoint = f"GET {APPOINTMENTS}"
         check = ArgumentChecker(UPSTREAM, endpoint)
@@ -125,7 +140,8 @@ class SmarterProctoringClient(SessionClient):
         _page_size(check, page_size)
         check.raise_if_any()
         params = {key: value for key, value in params.items() if value is not None}
-        return self._pages(APPOINTMENTS, {"installSid": self.install_sid}, params, page_size, Appointment)
+        return self._pages(APPOINTMENTS, {"installSid": self.install_sid}, params, page_size, Appointment,
+                           skip_bad_records=skip_bad_records, start_offset=_start)
 
     def list_enrollment_exam_sessions(
         self,
@@ -136,6 +152,7 @@ class SmarterProctoringClient(SessionClient):
         sort_order: str = "ASC",
         include_active: bool = False,
         page_size: int = 100,
+        skip_bad_records: bool = False,
     ) -> RecordIterator[ExamSession]:
         """List enrollment exam sessions (smarterproctoring-list-enrollment-exam-sessions.txt), lazily, sorted by
         createdDate. `status` is a list of session statuses (sent as repeated `status` parameters)."""
@@ -159,7 +176,8 @@ class SmarterProctoringClient(SessionClient):
         if status:
             params["status"] = list(status)
         path = {"installSid": self.install_sid, "enrollmentSid": enrollment_sid, "examSid": exam_sid}
-        return RecordIterator(self._pages(ENROLLMENT_SESSIONS, path, params, page_size, ExamSession))
+        return RecordIterator(self._pages(ENROLLMENT_SESSIONS, path, params, page_size, ExamSession,
+                                          skip_bad_records=skip_bad_records))
 
     def get_configuration(self, *, course_sid: str, exam_sid: str, configuration_sid: str) -> ExamConfiguration:
         """Get Configuration Details (GET on the Update Configuration path; same object as its response)."""
@@ -211,6 +229,9 @@ class SmarterProctoringClient(SessionClient):
         status: int | None = None
         failure: type[BaseException] | None = None
         headers = {"Content-Type": "application/json"} if body is not None else None
+        # An answer whose body cannot be read (invalid JSON, cut short) is retried like a 5xx, GETs only, with the
+        # session's own policy (backoff and number of tries); urllib3 cannot see a bad body, so it is done here.
+        retry = self._session.get_adapter(url).max_retries if method == "GET" else None
         with count_retries() as retries:
             try:
                 try:
@@ -218,57 +239,86 @@ class SmarterProctoringClient(SessionClient):
                 except (TypeError, ValueError) as e:
                     raise UpstreamValidationError("the body cannot be sent as JSON", upstream=UPSTREAM,
                                                   endpoint=endpoint, field_errors={"body": str(e)}) from e
-                try:
-                    # Redirects are not followed: the custom `token` header would follow them to any host.
-                    response = self._session.request(method, url, params=params, data=data, headers=headers,
-                                                     allow_redirects=False)
-                except requests.RequestException as e:
-                    raise network_error(e, upstream=UPSTREAM, endpoint=endpoint) from e
-                status = response.status_code
-                if not 200 <= status < 300:
-                    raise error_from_response(response, endpoint=endpoint, secrets=[self._token.reveal()])
-                data = decode_json(response, upstream=UPSTREAM, endpoint=endpoint)
-                return parse(data) if parse is not None else data
+                while True:
+                    try:
+                        # Redirects are not followed: the custom `token` header would follow them to any host.
+                        response = self._session.request(method, url, params=params, data=data, headers=headers,
+                                                         allow_redirects=False)
+                        status = response.status_code
+                        if 200 <= status < 300:
+                            decoded = decode_json(response, upstream=UPSTREAM, endpoint=endpoint)
+                    except requests.RequestException as e:
+                        error = network_error(e, upstream=UPSTREAM, endpoint=endpoint)
+                        if not isinstance(error, UpstreamBadResponse) or retry is None:
+                            raise error from e
+                        bad: UpstreamBadResponse = error
+                    except UpstreamBadResponse as e:
+                        if retry is None:
+                            raise
+                        bad = e
+                    else:
+                        if not 200 <= status < 300:
+                            raise error_from_response(response, endpoint=endpoint, secrets=[self._token.reveal()])
+                        return parse(decoded) if parse is not None else decoded
+                    retry = unparsable_body_retry(retry, method, url, bad)
+                    if retry is None:
+                        raise bad
+                    retry.sleep()
             except UpstreamError as e:
                 failure = type(e)
                 raise
             finally:
                 timer.finish(status=status, error=failure, retries=retries[0])
 
+    def appointments_page(self, *, offset: int, page_size: int = 500, skip_bad_records: bool = False,
+                          **filters: Any) -> Page[Appointment]:
+        """One page of List Appointments at `offset` (same filters as `iter_appointment_pages`): what the sync's
+        concurrent fetchers ask for, offset = k × page_size. `.total` is the envelope's total at that moment."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise UpstreamValidationError("offset must be a whole number ≥ 0", upstream=UPSTREAM,
+                                          endpoint=f"GET {APPOINTMENTS}", field_errors={"offset": "must be ≥ 0"})
+        pages = self.iter_appointment_pages(page_size=page_size, skip_bad_records=skip_bad_records,
+                                            _start=offset, **filters)
+        return next(pages)
+
     def _pages(self, template: str, path: dict[str, str], params: dict[str, Any], page_size: int,
-               record: type[Record]) -> Iterator[Page]:
+               record: type[Record], *, skip_bad_records: bool = False, start_offset: int = 0) -> Iterator[Page]:
         """Fetch pages by offset until the envelope's `next` is null. The `next` URL itself is not followed: the
-        token must only ever go to the configured base URL, so the next offset is computed from the envelope."""
+        token must only ever go to the configured base URL, so the next offset is computed from the envelope.
+        With `skip_bad_records`, a malformed record is left out of its page and listed in `Page.skipped` instead
+        of failing the page."""
         endpoint = f"GET {template}"
 
-        def parse(data: Any) -> tuple[Envelope, list[Record], bool]:
+        def parse(data: Any) -> tuple[Envelope, list[Record], list[tuple[Any, str]], bool]:
             try:
                 envelope = Envelope.model_validate(data)
             except ValidationError as e:
                 where = ", ".join(sorted({".".join(map(str, err["loc"])) or "(envelope)" for err in e.errors()}))
                 raise UpstreamBadResponse(f"malformed list envelope: {where}", upstream=UPSTREAM,
                                           endpoint=endpoint) from e
-            results = [record.parse(item, upstream=UPSTREAM, endpoint=endpoint) for item in envelope.results]
+            results, skipped = parse_records(record, envelope.results, upstream=UPSTREAM, endpoint=endpoint,
+                                             key="sid", skip_bad=skip_bad_records)
             envelope.results = []  # parsed now; the raw list is not kept twice
-            return envelope, results, "next" in data
+            return envelope, results, skipped, "next" in data
 
-        offset = 0
+        offset = start_offset
         while True:
-            envelope, results, has_next_key = self._request(
+            envelope, results, skipped, has_next_key = self._request(
                 "GET", template, path, params={**params, "offset": offset, "limit": page_size}, parse=parse)
             start = envelope.offset if envelope.offset is not None else offset
-            yield Page(total=envelope.total, offset=start, count=len(results), results=results)
+            count = len(results) + len(skipped)
+            yield Page(total=envelope.total, offset=start, count=count, results=results, skipped=skipped)
             if has_next_key:
                 more = envelope.next is not None
             else:  # an envelope without `next`: fall back to the counts
-                more = len(results) == page_size and (envelope.total is None or start + len(results) < envelope.total)
+                more = count == page_size and (envelope.total is None or start + count < envelope.total)
             if not more:
                 return
-            if not results:
+            if not count:
                 raise UpstreamBadResponse("an empty page claims there is a next page", upstream=UPSTREAM,
                                           endpoint=endpoint)
-            offset = start + len(results)
-            del results  # keep one page in memory, not two
+            offset = start + count
+            del results, skipped  # keep one page in memory, not two
 
 
 def _sid(check: ArgumentChecker, key: str, kind: str, value: Any, *, required: bool = False) -> str | None:

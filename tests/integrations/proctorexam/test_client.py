@@ -196,9 +196,18 @@ def test_a_short_429_is_waited_out(pe, faults):
     assert found and seen == 2 and call.retries == 1
 
 
+@pytest.mark.parametrize("kind", ["malformed", "truncated"])
+def test_a_broken_body_is_retried_like_a_5xx(pe, faults, leakcheck, kind):
+    """Invalid JSON or a body cut short is retried (re-signed) with backoff like a 5xx (issue 17 item 7)."""
+    faults.set_faults(pe_exams={kind: 1})
+    error, seen, call = run(faults, "pe_exams", lambda: list(pe.list_exams()), UpstreamBadResponse, leakcheck)
+    assert seen == 4 and call.retries == 3 and call.error == "UpstreamBadResponse"
+    faults.set_faults(pe_exams={kind: 1, "times": 1})
+    found, seen, call = run(faults, "pe_exams", lambda: list(pe.list_exams()))
+    assert found and seen == 2 and call.retries == 1 and call.error is None
+
+
 @pytest.mark.parametrize("plan, expected", [
-    ({"malformed": 1}, UpstreamBadResponse),
-    ({"truncated": 1}, UpstreamBadResponse),
     ({"missing_fields": 1, "missing_field_names": ["id"]}, UpstreamBadResponse),
     ({"expired_token": 1}, UpstreamAuthError),
 ])

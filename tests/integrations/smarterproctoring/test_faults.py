@@ -100,10 +100,34 @@ def test_default_read_timeout_comes_from_settings(sp):
 
 
 @pytest.mark.parametrize("kind", ["malformed", "truncated"])
-def test_a_broken_body_is_a_bad_response_after_one_try(sp, faults, tries, leakcheck, kind):
+def test_a_broken_body_is_retried_like_a_5xx_then_a_bad_response(sp, faults, tries, leakcheck, kind):
+    """An unparsable answer (invalid JSON, a body cut short) is retried with backoff like a 5xx (issue 17 item 7);
+    after the last try it is UpstreamBadResponse."""
     faults.set_faults(appointments={kind: 1})
     error, seen, call = tries("appointments", lambda: first_page(sp), UpstreamBadResponse, leakcheck)
-    assert seen == 1 and call.error == "UpstreamBadResponse"
+    assert seen == 4 and call.retries == 3 and call.error == "UpstreamBadResponse"
+
+
+@pytest.mark.parametrize("kind", ["malformed", "truncated"])
+def test_a_broken_body_then_a_good_one_is_a_page(sp, faults, tries, kind):
+    faults.set_faults(appointments={kind: 1, "times": 2})
+    record, seen, call = tries("appointments", lambda: first_page(sp))
+    assert record.sid and seen == 3 and call.retries == 2 and call.error is None
+
+
+def test_a_put_with_a_broken_answer_is_not_resent(sp, faults, tries, leakcheck):
+    """Only GETs are retried for an unparsable answer: the sandbox applied the PUT before breaking its answer."""
+    faults.set_faults(configuration_update={"malformed": 1})
+    world_cfg = next(iter(sp.list_appointments(page_size=50)))
+    config = world_cfg.exam_configuration
+    if config is None or not config.sid:
+        pytest.skip("first record has no configuration")
+    live = sp.get_configuration(course_sid=world_cfg.course_sid, exam_sid=world_cfg.exam_sid,
+                                configuration_sid=config.sid)
+    error, seen, call = tries("configuration_update", lambda: sp.update_configuration(
+        course_sid=world_cfg.course_sid, exam_sid=world_cfg.exam_sid, configuration_sid=config.sid,
+        body=live.update_body()), UpstreamBadResponse, leakcheck)
+    assert seen == 1 and call.retries == 0
 
 
 def test_a_record_without_sid_is_a_bad_response(sp, faults, tries, leakcheck):
