@@ -38,6 +38,14 @@ def test_error_rate_with_times_fails_the_next_requests_then_recovers(upstream, s
     assert third.status_code == 200
 
 
+def test_after_lets_the_first_requests_through_then_the_rule_applies(upstream, sandbox):
+    sandbox.set_faults(appointments={"error_rate": 1, "error_statuses": [503], "after": 2, "times": 1})
+    codes = [upstream.appointments(limit=1).status_code for _ in range(4)]
+    assert codes == [200, 200, 503, 200]
+    with pytest.raises(requests.HTTPError):
+        sandbox.set_faults(appointments={"after": -1})
+
+
 def test_faults_are_deterministic_under_their_seed(upstream, sandbox):
     runs = []
     for _ in range(2):
