@@ -116,3 +116,21 @@ def test_bad_sign_ins_are_clear_refusals(page, live_server, oidc_on, case, headi
     # not signed in: the dashboard sends this browser to the sign-in page
     page.goto(f"{live_server.url}/appointments/")
     page.wait_for_url("**/login/?next=/appointments/")
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_sign_in_and_refusal_pages_are_accessible_at_both_widths(page, live_server, oidc_on, width):
+    from tests.a11y.test_accessibility import axe_violations
+
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_text("Sign in with a local account").click()  # the folded break-glass form, opened
+    expect(page.get_by_label("Password")).to_be_visible()
+    assert axe_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    university_sign_in(page, oidc_on, "stu")
+    expect(page.get_by_role("heading", name="No access to ProctorDash")).to_be_visible()
+    assert axe_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.goto(f"{live_server.url}/no-such-page/")
+    assert axe_violations(page) == []
