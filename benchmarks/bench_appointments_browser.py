@@ -13,8 +13,8 @@ Usage: .venv/bin/python benchmarks/bench_appointments_browser.py [--appointments
 - Then `--changes` times picks another status in the Status select with the mouse's path (select_option: one change
   event) and measures, inside the page, from the change event to the frame after htmx settled the new rows; the
   median is reported (target < 150 ms). This is not a test: nothing fails when the figure is missed.
-- `--screens DIR`: also writes appointments-1366.png, appointments-390.png, appointment-detail-1366.png and
-  appointment-detail-390.png there (viewport-sized PNGs).
+- `--screens DIR`: also writes appointments-, appointment-detail-, review-queue- and learner-{1366,390}.png there
+  (viewport-sized PNGs) and reports each page's width.
 """
 
 from __future__ import annotations
@@ -77,15 +77,27 @@ def populate(n: int) -> None:
         email = f"{first}.{last}.{rnd.randrange(10**6)}@students.example.edu".lower()
         review = rnd.choice(vocabulary.REVIEW_STATUSES)
         date = now + timedelta(minutes=rnd.randrange(-260 * 24 * 60, 100 * 24 * 60)) if rnd.random() > 0.02 else None
-        raw = {"sid": hexsid("AP", i), "exam": {"sid": exam.sid, "title": exam.title},
-               "enrollment": {"firstName": first, "lastName": last, "email": email},
-               "course": {"sid": course.sid, "title": course.title}, "examConfiguration": {"duration": 90}}
+        iso = lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
+        opened = (date or now) - timedelta(days=20)
+        raw = {"sid": hexsid("AP", i), "exam": {"sid": exam.sid, "title": exam.title, "type": "Online",
+                                                "instructorName": "Dr. Rosalind Franklin"},
+               "enrollment": {"firstName": first, "lastName": last, "email": email, "role": "student"},
+               "course": {"sid": course.sid, "title": course.title, "code": course.code,
+                          "offering": {"sid": course.offering_sid, "title": course.offering_title}},
+               "examConfiguration": {"sid": hexsid("EC", i % 120), "duration": 90, "attempts": 1,
+                                     "examOpenDate": iso(opened), "examCloseDate": iso(opened + timedelta(days=40)),
+                                     "scheduleOpenDate": iso(opened - timedelta(days=10)),
+                                     "scheduleCloseDate": iso(opened + timedelta(days=39)),
+                                     "permittedCalculator": True, "permittedCalculatorInformation": "Non-graphing only",
+                                     "permittedNotes": False, "permittedBlankPaper": True,
+                                     "studentNotes": "Show your student card to the camera before you start."}}
         batch.append(Appointment(
             sid=hexsid("AP", i), exam_sid=exam.sid, enrollment_sid=hexsid("EN", i), course_sid=course.sid,
             course_offering_sid=course.offering_sid, status=rnd.choice(vocabulary.APPOINTMENT_STATUSES),
             session_type=rnd.choice(vocabulary.APPOINTMENT_TYPES), review_status=review, exam_status="active",
             appointment_date=date, review_by_date=(date + timedelta(days=3)) if date and review == "pending" else None,
-            session_report_count=rnd.randrange(6), learner_sid=hexsid("US", i), learner_first_name=first,
+            session_report_count=rnd.randrange(6), learner_sid=hexsid("US", i),
+            configuration_sid=hexsid("EC", i % 120), learner_first_name=first,
             learner_last_name=last, learner_email=email, course_title=course.title, exam_title=exam.title,
             learner_first_name_search=first.lower(), learner_last_name_search=last.lower(),
             learner_email_search=email, learner_sid_search=hexsid("US", i), course_title_search=course.title.lower(),
@@ -120,7 +132,11 @@ CHANGE = """async (value) => {
   select.dispatchEvent(new Event('change', {bubbles: true}));
   await settled;
   await new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
-  return performance.now() - t0;
+  const total = performance.now() - t0;
+  const entry = performance.getEntriesByType('resource').filter(e => e.name.includes('/appointments/?')).pop();
+  performance.clearResourceTimings();
+  return {total: total, server: entry ? entry.responseStart - entry.requestStart : null,
+          download: entry ? entry.responseEnd - entry.responseStart : null, bytes: entry ? entry.encodedBodySize : null};
 }"""
 
 
@@ -143,7 +159,9 @@ def measure(base: str, cookie: str, changes: int, screens: Path | None) -> dict:
         for i in range(changes):
             times.append(page.evaluate(CHANGE, statuses[i % len(statuses)]))
             assert page.locator("#results tbody tr").count() > 0
-        out["changes_ms"] = times
+        out["changes_ms"] = [t["total"] for t in times]
+        out["server_ms"] = [t["server"] for t in times if t["server"] is not None]
+        out["fragment_bytes"] = [t["bytes"] for t in times if t["bytes"]]
         if screens:
             page.goto(f"{base}/appointments/")
             page.wait_for_selector("#results tbody tr")
@@ -157,6 +175,17 @@ def measure(base: str, cookie: str, changes: int, screens: Path | None) -> dict:
             page.wait_for_selector("#results tbody tr")
             out["list_width_390"] = page.evaluate("document.documentElement.scrollWidth")
             page.screenshot(path=str(screens / "appointments-390.png"))
+            person = page.locator("#results tbody td.learner a").first.get_attribute("href")
+            for name, url in (("review-queue", "/appointments/review/"), ("learner", None)):
+                if url is None:  # the first row's learner page, through its appointment's link
+                    page.goto(base + person)
+                    url = page.get_by_role("link", name="This learner's appointments and ProctorExam sessions") \
+                        .get_attribute("href")
+                for width, height in ((1366, 900), (390, 844)):
+                    page.set_viewport_size({"width": width, "height": height})
+                    page.goto(base + url)
+                    out[f"{name}_width_{width}"] = page.evaluate("document.documentElement.scrollWidth")
+                    page.screenshot(path=str(screens / f"{name}-{width}.png"))
         browser.close()
     return out
 
@@ -234,9 +263,11 @@ def main() -> None:
               f"{d['rows_visible']} of {d['rows']} rows entirely visible (target >= 15); tallest row "
               f"{d['max_row_height']:.1f} px at line height {d['line_height']:.1f} px; page width {d['page_width']} px")
         print(f"filter change to new rows ({len(times)} status changes): median {statistics.median(times):.0f} ms "
-              f"(target < 150), min {min(times):.0f}, max {max(times):.0f}")
+              f"(target < 150), min {min(times):.0f}, max {max(times):.0f}; of which the server's answer (request to "
+              f"first byte) median {statistics.median(result['server_ms']):.0f} ms, fragment "
+              f"{statistics.median(result['fragment_bytes']) / 1024:.0f} KiB")
         if "list_width_390" in result:
-            print(f"page width at 390 px: list {result['list_width_390']}, detail {result['detail_width_390']}")
+            print("page widths: " + ", ".join(f"{k} {v}" for k, v in result.items() if "_width_" in k))
         print(f"load average after: {' '.join('%.2f' % x for x in os.getloadavg())}", flush=True)
     finally:
         server.terminate()
