@@ -53,7 +53,7 @@ def populate(n: int) -> None:
     from proctordash.accounts.services import staff_add
     from proctordash.appointments.models import Appointment, Course, CourseOffering, Exam
     from proctordash.core import vocabulary
-    from proctordash.monitoring.models import UpstreamState
+    from proctordash.sync.models import UpstreamState
 
     rnd = random.Random(42)
     now = timezone.now()
@@ -126,17 +126,25 @@ DENSITY = """() => {
 
 CHANGE = """async (value) => {
   const select = document.getElementById('id_status');
+  const marks = {};
+  const names = ['htmx:beforeRequest', 'htmx:afterRequest', 'htmx:beforeSwap', 'htmx:afterSwap', 'htmx:afterSettle'];
+  const handlers = names.map(name => { const h = () => { marks[name] = performance.now(); };
+                                       document.body.addEventListener(name, h); return [name, h]; });
   const settled = new Promise(resolve => document.body.addEventListener('htmx:afterSettle', resolve, {once: true}));
+  select.focus();  // as when a person picks the status
   const t0 = performance.now();
   select.value = value;
   select.dispatchEvent(new Event('change', {bubbles: true}));
   await settled;
   await new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
   const total = performance.now() - t0;
+  handlers.forEach(([name, h]) => document.body.removeEventListener(name, h));
   const entry = performance.getEntriesByType('resource').filter(e => e.name.includes('/appointments/?')).pop();
   performance.clearResourceTimings();
+  const rel = name => marks[name] === undefined ? null : marks[name] - t0;
   return {total: total, server: entry ? entry.responseStart - entry.requestStart : null,
-          download: entry ? entry.responseEnd - entry.responseStart : null, bytes: entry ? entry.encodedBodySize : null};
+          bytes: entry ? entry.encodedBodySize : null, request: rel('htmx:beforeRequest'),
+          response: rel('htmx:beforeSwap'), swapped: rel('htmx:afterSwap'), settled: rel('htmx:afterSettle')};
 }"""
 
 
@@ -159,9 +167,37 @@ def measure(base: str, cookie: str, changes: int, screens: Path | None) -> dict:
         for i in range(changes):
             times.append(page.evaluate(CHANGE, statuses[i % len(statuses)]))
             assert page.locator("#results tbody tr").count() > 0
+        if os.environ.get("BENCH_LAYOUT"):  # what a full style + layout of the page costs, and of the results alone
+            print(page.evaluate("""() => {
+              const r = {}; const results = document.getElementById('results');
+              for (const [name, el] of [['page', document.body], ['results', results]]) {
+                const t = []; for (let i = 0; i < 5; i++) { el.style.width = (i % 2 ? '99.9%' : '100%');
+                  const t0 = performance.now(); void document.body.offsetHeight; t.push(performance.now() - t0); }
+                el.style.width = ''; t.sort((a, b) => a - b); r[name] = t[2];
+              }
+              r.elements = document.getElementsByTagName('*').length;
+              r.result_elements = results.getElementsByTagName('*').length;
+              return r; }"""))
+        if os.environ.get("BENCH_CPU_PROFILE"):  # where one more change spends the page's time (DevTools profiler)
+            cdp = context.new_cdp_session(page)
+            cdp.send("Profiler.enable")
+            cdp.send("Profiler.start")
+            page.evaluate(CHANGE, "Closed")
+            profile = cdp.send("Profiler.stop")["profile"]
+            self_time: dict = {}
+            nodes = {n["id"]: n for n in profile["nodes"]}
+            deltas = dict(zip(profile["samples"], [0] * len(profile["samples"])))
+            for sample, delta in zip(profile["samples"], profile["timeDeltas"]):
+                f = nodes[sample]["callFrame"]
+                key = f"{f['functionName'] or '(anon)'} {f['url'].rsplit('/', 1)[-1]}:{f['lineNumber']}"
+                self_time[key] = self_time.get(key, 0) + delta / 1000
+            for key, ms in sorted(self_time.items(), key=lambda kv: -kv[1])[:15]:
+                print(f"  {ms:7.1f} ms  {key}")
         out["changes_ms"] = [t["total"] for t in times]
         out["server_ms"] = [t["server"] for t in times if t["server"] is not None]
         out["fragment_bytes"] = [t["bytes"] for t in times if t["bytes"]]
+        out["phases"] = {k: statistics.median(t[k] for t in times if t[k] is not None)
+                         for k in ("request", "response", "swapped", "settled", "total")}
         if screens:
             page.goto(f"{base}/appointments/")
             page.wait_for_selector("#results tbody tr")
@@ -266,6 +302,8 @@ def main() -> None:
               f"(target < 150), min {min(times):.0f}, max {max(times):.0f}; of which the server's answer (request to "
               f"first byte) median {statistics.median(result['server_ms']):.0f} ms, fragment "
               f"{statistics.median(result['fragment_bytes']) / 1024:.0f} KiB")
+        print("  phases (median ms after the change event): " + ", ".join(
+            f"{k} {v:.0f}" for k, v in result["phases"].items()) + " (request sent, response in, swapped, settled, painted)")
         if "list_width_390" in result:
             print("page widths: " + ", ".join(f"{k} {v}" for k, v in result.items() if "_width_" in k))
         print(f"load average after: {' '.join('%.2f' % x for x in os.getloadavg())}", flush=True)
