@@ -194,6 +194,11 @@ def measure(base: str, cookie: str, changes: int, screens: Path | None) -> dict:
             for key, ms in sorted(self_time.items(), key=lambda kv: -kv[1])[:15]:
                 print(f"  {ms:7.1f} ms  {key}")
         out["changes_ms"] = [t["total"] for t in times]
+        # the floor on this machine at this moment: the same change when no row matches (a ~3 KiB fragment: the
+        # request, Django's fixed cost, htmx and one frame, without the 50 rows)
+        page.evaluate("() => { document.getElementById('id_q').value = 'zz-no-such-learner'; }")
+        floor = [page.evaluate(CHANGE, statuses[i % len(statuses)])["total"] for i in range(changes)]
+        out["floor_ms"] = floor
         out["server_ms"] = [t["server"] for t in times if t["server"] is not None]
         out["fragment_bytes"] = [t["bytes"] for t in times if t["bytes"]]
         out["phases"] = {k: statistics.median(t[k] for t in times if t[k] is not None)
@@ -302,6 +307,7 @@ def main() -> None:
               f"(target < 150), min {min(times):.0f}, max {max(times):.0f}; of which the server's answer (request to "
               f"first byte) median {statistics.median(result['server_ms']):.0f} ms, fragment "
               f"{statistics.median(result['fragment_bytes']) / 1024:.0f} KiB")
+        print(f"  floor, the same change with no matching row: median {statistics.median(result['floor_ms']):.0f} ms")
         print("  phases (median ms after the change event): " + ", ".join(
             f"{k} {v:.0f}" for k, v in result["phases"].items()) + " (request sent, response in, swapped, settled, painted)")
         if "list_width_390" in result:
