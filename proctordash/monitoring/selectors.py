@@ -451,8 +451,20 @@ class ReadinessExam:
     upstream: str
     title: str
     course: str
-    opens: datetime | None  # ProctorExam: the exam's start; SmarterProctoring: the first appointment (or opening)
+    opens: datetime | None  # ProctorExam: the exam's start; SmarterProctoring: the exam's opening, else the first appointment
     learners: list[ReadinessLearner] = field(default_factory=list)
+    open_now: bool = False  # its window has begun: listed under "Open now", not "Opening within N days"
+    closes: datetime | None = None
+
+    @property
+    def has_checks(self) -> bool:
+        """Only ProctorExam runs system checks; SmarterProctoring's column reads "n/a", not "0"."""
+        return self.upstream == "ProctorExam"
+
+    @property
+    def has_proctor_step(self) -> bool:
+        """Only SmarterProctoring appointments wait for a proctor ("Needs Proctor")."""
+        return self.upstream == "SmarterProctoring"
 
     @property
     def needs_proctor(self) -> int:
@@ -463,44 +475,88 @@ class ReadinessExam:
         return len(self.learners) - self.needs_proctor
 
 
+@dataclass
+class ReadinessBoard:
+    """The board's two groups: exams already open (their window has begun) and exams opening within `days`."""
+
+    open_now: list[ReadinessExam]
+    opening: list[ReadinessExam]
+
+    @property
+    def exams(self) -> list[ReadinessExam]:
+        return self.open_now + self.opening
+
+    @property
+    def learners(self) -> int:
+        return sum(len(e.learners) for e in self.exams)
+
+
 def _parse_upstream_date(value) -> datetime | None:
     if not isinstance(value, str):
         return None
-    parsed = parse_datetime(value)
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:  # well-formed but impossible ("2026-02-30T…"): treated as absent, like any bad upstream date
+        return None
     if parsed is None or timezone.is_naive(parsed):
         return None
     return parsed
 
 
 def readiness_board(*, days: int, now: datetime | None = None) -> list[ReadinessExam]:
-    """Exams opening within `days`: SmarterProctoring learners still "Needs Proctor" (appointment in the window,
-    or no date yet and the exam configuration opens in the window), and ProctorExam learners whose system checks
-    are not all through, for exams starting in the window (or already open). Ordered by opening time."""
+    """Every exam of the board in one list, open ones first (see readiness_groups)."""
+    return readiness_groups(days=days, now=now).exams
+
+
+def readiness_groups(*, days: int, now: datetime | None = None) -> ReadinessBoard:
+    """Exams open now or opening within `days`, with the learners who are not ready for them.
+
+    SmarterProctoring: learners still "Needs Proctor" with an appointment in the window, or with no date yet when
+    the exam's configuration window (examOpenDate…examCloseDate) is open now or opens within the window.
+    ProctorExam: learners whose system checks are not all through, for open exams that have not ended and exams
+    (open or draft) starting within the window.
+    An exam is "open now" when its window has begun (ProctorExam: start time passed; SmarterProctoring: the
+    configuration's examOpenDate passed); the rest are "opening within N days", ordered by opening time."""
     now = now or timezone.now()
     until = now + timedelta(days=days)
     exams: dict[str, ReadinessExam] = {}
+    sp_windows: dict[str, list] = {}
 
     sp = (
         Appointment.objects.live()
         .filter(status="Needs Proctor")
         .filter(Q(appointment_date__gte=now, appointment_date__lt=until) | Q(appointment_date__isnull=True))
         .values_list("exam_sid", "exam_title", "course_title", "learner_first_name", "learner_last_name",
-                     "learner_email", "appointment_date", "raw__examConfiguration__examOpenDate")
+                     "learner_email", "appointment_date", "raw__examConfiguration__examOpenDate",
+                     "raw__examConfiguration__examCloseDate")
     )
-    for exam_sid, exam_title, course, first, last, email, date, open_date in sp:
+    for exam_sid, exam_title, course, first, last, email, date, open_date, close_date in sp:
         opens = _parse_upstream_date(open_date)
-        if date is None and (opens is None or not (now - timedelta(days=1) <= opens < until)):
-            continue
+        closes = _parse_upstream_date(close_date)
+        if date is None:
+            # No appointment date: listed while its exam is open or opens within the window, if the exam says when.
+            if opens is None or opens >= until or (closes is not None and closes <= now):
+                continue
         key = f"sp-{exam_sid or exam_title}"
         exam = exams.get(key)
-        when = date or opens
         if exam is None:
-            exam = exams[key] = ReadinessExam(key, "SmarterProctoring", exam_title or exam_sid, course, when)
-        if when and (exam.opens is None or when < exam.opens):
-            exam.opens = when
+            exam = exams[key] = ReadinessExam(key, "SmarterProctoring", exam_title or exam_sid, course, None)
+            sp_windows[key] = [None, None, None]  # the configuration's opening and closing, the first appointment
+        window = sp_windows[key]
+        if opens is not None and (window[0] is None or opens < window[0]):
+            window[0] = opens
+        if closes is not None and (window[1] is None or closes > window[1]):
+            window[1] = closes
+        if date is not None and (window[2] is None or date < window[2]):
+            window[2] = date
         name = " ".join(p for p in (first, last) if p)
         exam.learners.append(ReadinessLearner("SmarterProctoring", exam.title, key, course, name, email,
-                                              "Needs Proctor", when))
+                                              "Needs Proctor", date or opens))
+    for key, (opens, closes, first_date) in sp_windows.items():
+        exam = exams[key]
+        exam.open_now = opens is not None and opens <= now
+        exam.opens = opens if opens is not None else first_date
+        exam.closes = closes
 
     pe_exams = ProctorExamExam.objects.filter(removed_at__isnull=True, status__in=["open", "draft"]).filter(
         Q(start_time__lt=until) | Q(start_time__isnull=True, status="open")
@@ -522,14 +578,18 @@ def readiness_board(*, days: int, now: datetime | None = None) -> list[Readiness
             key = f"pe-{exam_id}"
             exam = exams.get(key)
             if exam is None:
+                started = pe_exam.status == "open" and (pe_exam.start_time is None or pe_exam.start_time <= now)
                 exam = exams[key] = ReadinessExam(key, "ProctorExam", pe_exam.name or str(exam_id), "",
-                                                  pe_exam.start_time)
+                                                  pe_exam.start_time, open_now=started, closes=pe_exam.end_time)
             reason = ("System check failed: " + ", ".join(failing) if failing
                       else f"System checks not done (status: {status_label(st).lower()})")
             exam.learners.append(ReadinessLearner("ProctorExam", exam.title, key, "", name, email, reason,
                                                   pe_exam.start_time))
     far = datetime.max.replace(tzinfo=now.tzinfo)
-    result = sorted(exams.values(), key=lambda e: (e.opens or far, e.title.lower()))
-    for exam in result:
+    for exam in exams.values():
         exam.learners.sort(key=lambda learner: (learner.reason != "Needs Proctor", learner.name.lower()))
-    return result
+    open_now = sorted((e for e in exams.values() if e.open_now),
+                      key=lambda e: (e.closes or far, e.title.lower(), e.key))
+    opening = sorted((e for e in exams.values() if not e.open_now),
+                     key=lambda e: (e.opens or far, e.title.lower(), e.key))
+    return ReadinessBoard(open_now, opening)

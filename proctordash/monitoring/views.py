@@ -341,21 +341,22 @@ def session_detail(request: HttpRequest, session_id: int) -> TemplateResponse:
 
 
 # --- readiness -----------------------------------------------------------------------------------------------------
-def _readiness(request: HttpRequest) -> tuple[ReadinessForm, int, list]:
+def _readiness(request: HttpRequest) -> tuple[ReadinessForm, int, selectors.ReadinessBoard]:
     form = ReadinessForm(request.GET or None)
     days = settings.READINESS_DAYS
     if form.is_bound and form.is_valid() and form.cleaned_data["days"]:
         days = form.cleaned_data["days"]
-    return form, days, selectors.readiness_board(days=days)
+    return form, days, selectors.readiness_groups(days=days)
 
 
 @require_GET
 @monitoring_staff
 def readiness(request: HttpRequest) -> TemplateResponse:
-    """/monitor/readiness/: learners not ready for exams opening in the coming days, counted per exam."""
-    form, days, exams = _readiness(request)
-    context = {"form": form, "days": days, "exams": exams,
-               "learners": sum(len(e.learners) for e in exams),
+    """/monitor/readiness/: learners not ready for exams open now or opening in the coming days, counted per exam."""
+    form, days, board = _readiness(request)
+    exams = board.exams
+    context = {"form": form, "days": days, "board": board, "exams": exams,
+               "learners": board.learners,
                "needs_proctor": sum(e.needs_proctor for e in exams),
                "checks_pending": sum(e.checks_pending for e in exams)}
     template = "monitoring/readiness.html#board" if request.htmx else "monitoring/readiness.html"
@@ -377,7 +378,8 @@ def csv_safe(value) -> str:
 @monitoring_staff
 def readiness_export(request: HttpRequest) -> HttpResponse:
     """The readiness board's learners as a contact list (CSV)."""
-    _, days, exams = _readiness(request)
+    _, days, board = _readiness(request)
+    exams = board.exams
     stamp = timezone.now().astimezone(dashboard_zone()).strftime("%Y%m%d-%H%M")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="readiness-{days}d-{stamp}.csv"'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -71,3 +72,57 @@ def test_contact_list_is_formula_safe(client_for, support, board):
     for row in rows[1:]:
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@")), cell
+
+
+def _section(html: str, heading_id: str) -> str:
+    start = html.index(f'id="{heading_id}"')
+    end = html.find("</section>", start)
+    return html[start:end]
+
+
+def test_exams_already_open_have_their_own_group(client_for, coordinator, board):
+    now = board
+    started = ProctorExamExamFactory(name="Started hours ago", status="open", start_time=now - timedelta(hours=3),
+                                     end_time=now + timedelta(hours=5))
+    StudentSessionFactory(exam=started, name="Late Lena", status="email_sent", webcam_check="not_started")
+    opened = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    closes = (now + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    AppointmentFactory(status="Needs Proctor", exam_sid="EX" + "2" * 32, exam_title="Open SP exam",
+                       learner_first_name="Oscar", appointment_date=now + timedelta(hours=5),
+                       raw={"examConfiguration": {"examOpenDate": opened, "examCloseDate": closes}})
+    # no date yet, exam open for two days already: still a learner to find a proctor for
+    AppointmentFactory(status="Needs Proctor", exam_sid="EX" + "2" * 32, exam_title="Open SP exam",
+                       learner_first_name="Undated Ulla", appointment_date=None,
+                       raw={"examConfiguration": {"examOpenDate": opened, "examCloseDate": closes}})
+    # an exam whose window closed: its undated learners are not on the board
+    AppointmentFactory(status="Needs Proctor", exam_title="Closed SP exam", appointment_date=None,
+                       raw={"examConfiguration": {"examOpenDate": opened, "examCloseDate": opened}})
+    response = client_for(coordinator).get(reverse("monitoring:readiness"))
+    html = response.content.decode()
+    open_now = _section(html, "open-now-h")
+    opening = _section(html, "opening-h")
+    assert "Started hours ago" in open_now and "Open SP exam" in open_now
+    assert "Started hours ago" not in opening and "Open SP exam" not in opening
+    assert "Law final" in opening and "Biology midterm" in opening and "Law final" not in open_now
+    assert "Closed SP exam" not in html
+    board_ = response.context["board"]
+    assert [e.title for e in board_.open_now] == ["Started hours ago", "Open SP exam"]  # the one closing first first
+    sp_exam = board_.open_now[1]
+    assert sp_exam.needs_proctor == 2 and {learner.name.split()[0] for learner in sp_exam.learners} == {"Oscar",
+                                                                                                     "Undated"}
+    assert "closes" in open_now
+
+
+def test_checks_and_proctor_columns_read_n_a_where_the_vendor_has_none(client_for, coordinator, board):
+    html = client_for(coordinator).get(reverse("monitoring:readiness")).content.decode()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"<tr>\s*<th scope=\"row\" class=\"exam\"><strong>([^<]+)"
+                                                        r"</strong>.*?</tr>", html, re.S)}
+    biology, law = rows["Biology midterm"], rows["Law final"]
+    cells = lambda row: re.findall(r'<td data-label="([^"]+)"[^>]*>(.*?)</td>', row, re.S)  # noqa: E731
+    biology_cells, law_cells = dict(cells(biology)), dict(cells(law))
+    assert biology_cells["Needs Proctor"].strip() == "2"
+    assert "n/a" in biology_cells["Checks not done"] and "SmarterProctoring runs no system checks" in \
+        biology_cells["Checks not done"]
+    assert ">0<" not in biology_cells["Checks not done"]
+    assert law_cells["Checks not done"].strip() == "2"
+    assert "n/a" in law_cells["Needs Proctor"]
