@@ -60,6 +60,7 @@ def student_session_row(raw: dict, *, exam_id: int, now: datetime) -> dict[str, 
         start_time=parse_datetime(raw.get("start_time")), end_time=parse_datetime(raw.get("end_time")),
         entered_room=_bool(raw.get("entered_room")), reviewed=text(raw.get("reviewed"), _f(S, "reviewed")),
         incident_count=len(incidents), upstream_updated_at=parse_datetime(raw.get("updated_at")),
+        reservation_time=parse_datetime(raw.get("reservation_time")),
         raw=raw, content_hash=content_hash(raw), last_seen_at=now, removed_at=None,
     )
     for check in CHECKS:

@@ -42,6 +42,8 @@ class StudentSession(models.Model):
     reviewed = models.CharField(max_length=30, blank=True)
     incident_count = models.IntegerField(default=0)
     upstream_updated_at = models.DateTimeField(null=True, blank=True)
+    # The learner's booked slot (upstream reservation_time): the monitor's "starting within the hour" reads it in SQL.
+    reservation_time = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict)
     content_hash = models.CharField(max_length=64)
     last_seen_at = models.DateTimeField()

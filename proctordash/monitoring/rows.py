@@ -1,10 +1,12 @@
-"""The monitor's rows as HTML, built in Python.
+"""The monitor's table as HTML, built in Python: group headings, per-exam counts and rows.
 
 Why not the template: over 2,000 sessions Django's template engine spent ~0.25 ms per row (≈ 40 variable lookups,
 a loop over six checks, three {% dashtime %} tags), which made the first page load and any whole-table answer take
-half a second. The same markup built here costs a few microseconds per row. This module is the only place the row
-markup lives (the page, the poll's out-of-band rows and inserted rows, and the timeline toggle all call it); every
-upstream value goes through `escape`.
+half a second. The same markup built here costs a few microseconds per row. This module is the only place the
+table's markup lives (the page, the poll's out-of-band units and inserted rows, and the timeline toggle all call
+it); every upstream value goes through `escape`.
+
+Each unit is a `<tbody id="…" data-v="…">`: the poll's currency (docs/architecture.md, Monitoring).
 """
 
 from __future__ import annotations
@@ -17,6 +19,22 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
 from proctordash.core import timezones
+from proctordash.monitoring import selectors
+
+COLUMNS = 6  # learner, exam, status, checks, time, incidents
+
+# The short label shown beside each check's icon (the accessible name says it in full).
+CHECK_CLASS = {label: f"k{i}" for i, (_, label) in enumerate(selectors.SYSTEM_CHECKS, start=1)}
+
+# "1,234 not started": how an exam's count reads in each group.
+BUCKET_WORDS = {
+    selectors.ATTENTION: ("needs attention", "need attention"),
+    selectors.INCIDENTS: ("in progress with incidents", "in progress with incidents"),
+    selectors.PROGRESS: ("in progress", "in progress"),
+    selectors.SOON: ("starting within the hour", "starting within the hour"),
+    selectors.WAITING: ("not started", "not started"),
+    selectors.FINISHED: ("finished", "finished"),
+}
 
 
 def escape(value) -> str:
@@ -25,10 +43,15 @@ def escape(value) -> str:
     return html.escape(str(value))
 
 
-class RowRenderer:
-    """Renders session and appointment rows for one request (the user's zone and `since` are fixed per request)."""
+def number(value: int) -> str:
+    return f"{value:,}"
 
-    def __init__(self, *, request=None, since_iso: str = ""):
+
+class RowRenderer:
+    """Renders the monitor's units for one request (the user's zone, `since` and the page's query are fixed)."""
+
+    def __init__(self, *, request=None, since_iso: str = "", page_query: dict | None = None,
+                 expand: dict | None = None):
         self.request = request
         self.since_iso = since_iso
         self.zone = timezones.dashboard_zone()
@@ -36,45 +59,133 @@ class RowRenderer:
         self.own_zone = timezones.user_zone(user) if user is not None else None
         url = reverse("monitoring:session", args=[0])
         self.session_prefix = url[: url.rindex("0/")]  # /monitor/sessions/
+        self.monitor_url = reverse("monitoring:monitor")
         self.since_query = urlencode({"since": since_iso}) if since_iso else ""
+        self.page_query = {k: v for k, v in (page_query or {}).items() if v}
+        self.expand = dict(expand or {})
         self._times: dict = {}
         self._checks: dict = {}
 
-    # {% dashtime value fmt %} without the template machinery (same output), memoised per request.
+    # The table's times: the dashboard's zone without its abbreviation (the column heading names the zone once),
+    # the user's own zone beside it when it differs; memoised per request.
     def time(self, value, fmt: str = "%H:%M") -> str:
         if value is None:
             return "—"
         key = (value, fmt)
         cached = self._times.get(key)
         if cached is None:
-            main = escape(timezones.format_in_zone(value, self.zone, fmt))
+            main = escape(value.astimezone(self.zone).strftime(fmt))
             iso = timezones.to_utc_z(value)
             cached = f'<time datetime="{iso}">{main}</time>'
             if self.own_zone is not None:
-                own = escape(timezones.format_in_zone(value, self.own_zone, fmt))
-                if own != main:
-                    cached += f' <span class="muted own-zone">({own})</span>'
+                own_local = value.astimezone(self.own_zone)
+                if own_local.utcoffset() != value.astimezone(self.zone).utcoffset():
+                    cached += f' <span class="muted own-zone">({escape(own_local.strftime(fmt))} {escape(own_local.tzname())})</span>'
             self._times[key] = cached
         return cached
 
     @staticmethod
+    def _title(text: str) -> str:
+        return f' title="{escape(text)}"' if text else ""
+
+    def zone_name(self, when) -> str:
+        """The dashboard zone's abbreviation now (CST, CEST): named once, in the Time column's heading."""
+        return when.astimezone(self.zone).tzname() or ""
+
+    # --- links -------------------------------------------------------------------------------------------------------
+    def page_href(self, expand: dict) -> str:
+        """The monitor's URL with this page's filters, `since` and the given expansions: works as a plain link."""
+        query = dict(self.page_query)
+        if self.since_iso:
+            query["since"] = self.since_iso
+        tokens = [selectors.expand_token(group, key, rows) for (group, key), rows in expand.items()]
+        if tokens:
+            query["expand"] = ",".join(tokens)
+        encoded = urlencode(query)
+        return f"{self.monitor_url}?{encoded}" if encoded else self.monitor_url
+
+    def _link(self, unit_key: str, label: str, expand: dict, *, expanded: bool, suffix: str = "",
+              describe: str = "") -> str:
+        href = escape(self.page_href(expand))
+        described = f' aria-label="{escape(describe)}"' if describe else ""
+        return (f'<a id="x-{unit_key}{suffix}" class="bucket-toggle" href="{href}" hx-get="{href}" '
+                f'hx-target="#monitor-live" hx-swap="outerHTML" hx-push-url="true" data-monitor-expand '
+                f'aria-expanded="{"true" if expanded else "false"}"{described}>{label}</a>')
+
+    # --- units -------------------------------------------------------------------------------------------------------
+    def unit(self, unit, *, oob: bool = False, updated: bool = False) -> str:
+        if unit.kind == "session":
+            return self._session(unit.item, oob=oob, updated=updated)
+        if unit.kind == "appointment":
+            return self._appointment(unit.item, oob=oob, updated=updated)
+        if unit.kind == "group":
+            return self._group(unit.item, oob=oob)
+        return self._bucket(unit.item, oob=oob)
+
+    def units(self, units) -> SafeString:
+        # The builders return plain str: the joined table is marked safe once (mark_safe copies each row).
+        return mark_safe("".join([self.unit(unit) for unit in units]))
+
+    def _group(self, head, *, oob: bool = False) -> str:
+        oob_attr = ' hx-swap-oob="true"' if oob else ""
+        if head.count == 0:
+            note = ('<span class="note">Nothing needs attention right now.</span>' if head.group == selectors.ATTENTION
+                    else '<span class="note muted">none</span>')
+        elif not head.listed and head.group in selectors.LISTED_GROUPS:
+            note = (f'<span class="note">Too many to list at once: counted per exam below '
+                    f'({number(head.exams)} exam{"" if head.exams == 1 else "s"}).</span>')
+        else:
+            note = f'<span class="note muted">{escape(head.help)}</span>'
+        return (f'<tbody id="{head.key}" data-v="{head.version}" class="group {head.group}"{oob_attr}>'
+                f'<tr><th colspan="{COLUMNS}" scope="colgroup"><h2>{escape(head.label)} '
+                f'<span class="count">{number(head.count)}</span></h2>{note}</th></tr></tbody>')
+
+    def _bucket(self, bucket, *, oob: bool = False) -> str:
+        oob_attr = ' hx-swap-oob="true"' if oob else ""
+        singular, plural = BUCKET_WORDS[bucket.group]
+        words = singular if bucket.count == 1 else plural
+        raw_exam = bucket.exam_label
+        exam = escape(raw_exam)
+        if bucket.exam_key == selectors.SP_BUCKET:
+            head = f'<span class="bucket-exam">{exam}</span> <strong>{number(bucket.count)}</strong> {words}'
+        else:
+            head = (f'<span class="bucket-exam">{exam}</span> <span class="muted small">{bucket.upstream}</span> '
+                    f'<strong>{number(bucket.count)}</strong> {words}')
+        ident = (bucket.group, bucket.exam_key)
+        if bucket.rows:
+            others = {k: v for k, v in self.expand.items() if k != ident}
+            links = self._link(bucket.key, "Hide", others, expanded=True, describe=f"Hide {raw_exam}: {words}")
+            if bucket.shown < bucket.count and bucket.rows < selectors.EXPAND_MAX:
+                more = {**self.expand, ident: min(selectors.EXPAND_MAX, bucket.rows + selectors.EXPAND_STEP)}
+                step = min(selectors.EXPAND_STEP, bucket.count - bucket.shown)
+                links += " " + self._link(bucket.key, f"Show {step} more", more, expanded=True, suffix="-more",
+                                          describe=f"Show {step} more of {raw_exam}: {words}")
+            shown = (f' <span class="muted small">showing {number(bucket.shown)} of {number(bucket.count)}, '
+                     f'by name</span>' if bucket.shown < bucket.count else "")
+            attrs = f' data-expanded="{bucket.token}"'
+            classes = "bucket expanded"
+        else:
+            more = {**self.expand, ident: selectors.EXPAND_STEP}
+            links = self._link(bucket.key, "Show", more, expanded=False, describe=f"Show {raw_exam}: {words}")
+            shown, attrs, classes = "", "", "bucket"
+        return (f'<tbody id="{bucket.key}" data-v="{bucket.version}" class="{classes} {bucket.group}"{attrs}{oob_attr}>'
+                f'<tr><td colspan="{COLUMNS}">{head}{shown} {links}</td></tr></tbody>')
+
+    @staticmethod
     def checks_html(checks) -> str:
+        """The six checks as one line of icons, each an image with its full text as its name (and tooltip); the
+        short label beside each icon comes from the stylesheet (.k1 … .k6)."""
         items = []
         for label, state, icon, text in checks:
-            if state != "ok":
-                items.append(f'<li class="check {state}"><span class="icon" aria-hidden="true">{icon}</span> {label} '
-                             f'<span class="state">{escape(text)}</span></li>')
-            else:
-                items.append(f'<li class="check {state}"><span class="icon" aria-hidden="true">{icon}</span> {label}'
-                             f'<span class="visually-hidden"> {escape(text)}</span></li>')
+            name = f"{label}: {escape(text)}"
+            items.append(f'<span class="ck {state} {CHECK_CLASS[label]}" role="img" aria-label="{name}" '
+                         f'title="{name}">{icon}</span>')
         return "".join(items)
 
     def session(self, row, *, oob: bool = False, updated: bool = False) -> SafeString:
         """One ProctorExam session as a `<tbody id="pe-…" data-v="…">` (with its timeline when open)."""
         return mark_safe(self._session(row, oob=oob, updated=updated))
 
-    # The _session/_appointment builders return plain str: sessions()/appointments() mark the joined table safe once
-    # (mark_safe copies each ~1.3 kB row into a SafeString: ~3 µs a row, ~10 ms over 3,400 rows).
     def _session(self, row, *, oob: bool = False, updated: bool = False) -> str:
         classes = "session"
         if row.flag:
@@ -89,16 +200,25 @@ class RowRenderer:
         status = escape(row.status or "unknown")
         flag = ""
         if row.flag:
-            since = f" (since {self.time(row.flag_since)})" if row.flag_since else ""
-            flag = (f'<div class="flag"><span aria-hidden="true">⚠</span> <strong>Stuck:</strong> '
-                    f"{escape(row.flag)}{since}</div>")
+            since = f" since {self.time(row.flag_since)}" if row.flag_since else ""
+            flag = (f' <span class="flag"><span aria-hidden="true">⚠</span> <strong>Stuck:</strong> '
+                    f"{escape(row.flag)}{since}</span>")
+        elif row.status == selectors.FINISHED_STATUS and row.reviewed:
+            flag = f' <span class="muted">reviewed {escape(row.reviewed)}</span>'
         checks = self._checks.get(row.checks)
         if checks is None:
             checks = self._checks[row.checks] = self.checks_html(row.checks)
-        if row.entered_room is None:
-            room = '<span class="muted">—</span>'
+        if row.start_time is not None:
+            when = f"Started {self.time(row.start_time)}"
+            if row.end_time is not None:
+                when = f"{self.time(row.start_time)}–{self.time(row.end_time)}"
+            elif row.entered_room is False:
+                when += ' <span class="muted">not in the room</span>'
+        elif row.reservation_time is not None:
+            fmt = "%H:%M" if row.group not in (selectors.WAITING, selectors.FINISHED) else "%d %b %H:%M"
+            when = f"Booked {self.time(row.reservation_time, fmt)}"
         else:
-            room = "Yes" if row.entered_room else "No"
+            when = '<span class="muted">—</span>'
         if row.incident_count:
             url = f"{self.session_prefix}{row.id}/"
             since_amp = f"&amp;{self.since_query}" if self.since_query else ""
@@ -109,29 +229,26 @@ class RowRenderer:
                          f'aria-controls="timeline-{row.id}">{row.incident_count} incident{plural}'
                          f'{" ▴" if row.open else " ▾"}</a>')
         else:
-            incidents = "0"
+            incidents = '<span class="muted">0</span>'
         if row.new_incidents:
-            incidents += f'<br><span class="badge new">{row.new_incidents} new</span>'
+            incidents += f' <span class="badge new">{row.new_incidents} new</span>'
         timeline = ""
         if row.open:
             inner = render_to_string("monitoring/_timeline.html", {"incidents": row.incidents}, request=self.request)
-            timeline = f'<tr class="timeline-row" id="timeline-{row.id}"><td colspan="9">{inner}</td></tr>'
+            timeline = f'<tr class="timeline-row" id="timeline-{row.id}"><td colspan="{COLUMNS}">{inner}</td></tr>'
+        name = escape(row.name)
+        email = escape(row.email)
+        exam = escape(row.exam_label)
         return (
             f'<tbody id="{row.key}" data-v="{row.version}" class="{classes}"{attrs}>'
-            f'<tr><td><span class="learner">{escape(row.name) or "—"}</span><br>'
-            f'<span class="muted small">{escape(row.email or "")}</span></td>'
-            f"<td>{escape(row.exam.name or row.exam.id)}</td>"
-            f'<td><span class="badge status-{status}">{escape(row.status_label)}</span>{flag}</td>'
-            f'<td><ul class="checks" aria-label="System checks: {row.checks_passed} of 6 passed">{checks}</ul></td>'
-            f'<td class="nowrap">{self.time(row.start_time)}</td>'
-            f'<td class="nowrap">{self.time(row.end_time)}</td>'
-            f"<td>{room}</td>"
-            f"<td>{escape(row.reviewed) if row.reviewed else '—'}</td>"
-            f'<td class="num">{incidents}</td></tr>{timeline}</tbody>'
+            f'<tr><td class="who" title="{name} {email}"><span class="learner">{name or "—"}</span> '
+            f'<span class="sub">{email}</span></td>'
+            f'<td class="exam" title="{exam}">{exam} <span class="sub">ProctorExam</span></td>'
+            f'<td class="state"{self._title(row.flag)}><span class="badge status-{status}">{escape(row.status_label)}</span>{flag}</td>'
+            f'<td class="checks">{checks}</td>'
+            f'<td class="time">{when}</td>'
+            f'<td class="num inc">{incidents}</td></tr>{timeline}</tbody>'
         )
-
-    def sessions(self, rows) -> SafeString:
-        return mark_safe("".join([self._session(row) for row in rows]))
 
     def appointment(self, row, *, oob: bool = False, updated: bool = False) -> SafeString:
         """One SmarterProctoring appointment as a `<tbody id="sp-…" data-v="…">`."""
@@ -147,22 +264,26 @@ class RowRenderer:
         if oob or updated:
             classes += " updated"
         badge = "bad" if needs else "ok" if row.status == "In Progress" else "info"
-        flag = (f'<div class="flag"><span aria-hidden="true">⚠</span> <strong>Stuck:</strong> {escape(row.flag)}</div>'
-                if row.flag else "")
-        recording = (f"Since {self.time(row.recording_start_date)}" if row.recording_start_date
-                     else '<span class="muted">No recording</span>')
-        phase = "In progress" if row.phase == "in progress" else "Starts"
+        flag = (f' <span class="flag"><span aria-hidden="true">⚠</span> <strong>Flagged:</strong> '
+                f'{escape(row.flag)}</span>' if row.flag else "")
+        if row.recording_start_date:
+            recording = f'<span class="rec ok">Recording since {self.time(row.recording_start_date)}</span>'
+        elif row.phase == "in progress":
+            recording = '<span class="rec none">No recording yet</span>'
+        else:
+            recording = '<span class="muted">Not started</span>'
+        when = "Since" if row.phase == "in progress" else "Starts"
         oob_attr = ' hx-swap-oob="true"' if oob else ""
+        name, email, exam = escape(row.learner_name), escape(row.learner_email), escape(row.exam_label)
+        course = escape(row.course_title)
         return (
             f'<tbody id="{escape(row.key)}" data-v="{row.version}" class="{classes}"{oob_attr}>'
-            f'<tr><td><span class="learner">{escape(row.learner_name) or "—"}</span><br>'
-            f'<span class="muted small">{escape(row.learner_email or "")}</span></td>'
-            f'<td>{escape(row.course_title) or "—"}<br><span class="muted small">{escape(row.exam_title or "")}</span></td>'
-            f'<td><span class="badge {badge}">{escape(row.status)}</span>{flag}</td>'
-            f'<td class="nowrap">{phase} · {self.time(row.appointment_date)}<br>'
-            f'<span class="muted small">{row.minutes} min</span></td>'
-            f"<td>{recording}</td></tr></tbody>"
+            f'<tr><td class="who" title="{name} {email}"><span class="learner">{name or "—"}</span> '
+            f'<span class="sub">{email}</span></td>'
+            f'<td class="exam" title="{exam} ({course})">{exam} <span class="sub">SmarterProctoring{" · " + course if course else ""}</span></td>'
+            f'<td class="state"{self._title(row.flag)}><span class="badge {badge}">{escape(row.status)}</span>{flag}</td>'
+            f'<td class="checks">{recording}</td>'
+            f'<td class="time">{when} {self.time(row.appointment_date)} <span class="muted">· {row.minutes} min</span></td>'
+            f'<td class="num inc"><span class="muted" title="SmarterProctoring reports no incidents">—</span></td>'
+            "</tr></tbody>"
         )
-
-    def appointments(self, rows) -> SafeString:
-        return mark_safe("".join([self._appointment(row) for row in rows]))

@@ -1,21 +1,39 @@
 """Read paths of the live monitor and the readiness board. Everything here reads the local cache only.
 
-The monitor is polled every few seconds by every support screen that is open, so the session list reads plain
-value rows (no model instances, no `raw` JSON) and computes each row's *version*: a short hash of everything the
-row shows. The poll compares versions with the ones the browser holds and sends back only the rows that differ.
+The monitor shows what needs a person first. Every ProctorExam student session of an open exam and every
+SmarterProctoring appointment in progress or starting within the hour falls into one group (monitor_layout):
+
+  attention  stuck (in setup / not started too long, running past its time), flagged (SmarterProctoring: past its
+             start with no recording, or still "Needs Proctor"), or with incidents new since the user's last look
+  incidents  in progress with incidents
+  progress   in progress (in setup, in the room, exam started)
+  soon       not started yet, booked from 30 min ago to an hour from now
+  waiting    not started (the rest)                       } always counted per exam, listed on demand
+  finished   finished                                     }
+
+The first four are listed row by row while they fit the page's row budget (ROW_BUDGET rows in all, in that order);
+a group that does not fit is counted per exam too. So the page stays a few hundred rows at 20,000 sessions. An
+exam's count expands on demand (`expand=<group>-<exam key>[.<rows>]`), a plain link that htmx also follows.
+
+The monitor is polled every few seconds by every support screen that is open: the groups are counted in SQL (one
+GROUP BY), only listed rows are read, and each unit the page shows (group heading, per-exam count, row) has a
+*version*, a short string of everything it shows. The poll compares versions with the ones the browser holds and
+sends back only the units that differ.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Value, When
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -41,6 +59,10 @@ RUNNING_STATUSES = {"exam_started"}
 # ProctorExam statuses a learner passes through before the checks are done (readiness board).
 BEFORE_CHECKS_STATUSES = {"registered", "before_check_req_mail", "email_bounced", "email_sent", "after_check_req_mail",
                           "before_check_req"}
+
+PRE_START_STATUSES = BEFORE_CHECKS_STATUSES | {"after_check_req"}
+LIVE_STATUSES = SETUP_STATUSES | RUNNING_STATUSES
+FINISHED_STATUS = "exam_finished"
 
 SP_ACTIVE_STATUSES = ["Needs Proctor", "Scheduled", "In Progress"]
 SP_DEFAULT_DURATION_MINUTES = 120  # when the appointment's configuration does not say
@@ -134,6 +156,9 @@ class SessionRow:
     open: bool = False
     incidents: list = field(default_factory=list)  # filled only for an open timeline
     version: str = ""
+    group: str = ""
+    reservation_time: datetime | None = None
+    code: int = 0  # flag_code()
 
     @property
     def key(self) -> str:
@@ -146,6 +171,14 @@ class SessionRow:
     @property
     def checks_passed(self) -> int:
         return sum(1 for c in self.checks if c[1] == "ok")
+
+    @property
+    def exam_key(self) -> str:
+        return f"pe{self.exam.id}"
+
+    @property
+    def exam_label(self) -> str:
+        return self.exam.name or f"Exam {self.exam.id}"
 
 
 def session_flag(*, status: str, updated_at: datetime | None, start_time: datetime | None, exam: ExamInfo,
@@ -204,19 +237,110 @@ def flag_code_expression(exams: dict[int, ExamInfo], now: datetime):
     )
 
 
-def session_version(content_hash: str, exam: ExamInfo, code: int, new: int, is_open: bool) -> str:
-    """A row's version: cheap to build for thousands of rows (no hashing: content_hash already is one)."""
-    return f"{content_hash[:16]}.{exam.version}.{code}.{new}.{int(is_open)}"
+def session_version(content_hash: str, exam: ExamInfo, code: int, new: int, is_open: bool, group: str) -> str:
+    """A row's version: cheap to build (no hashing: content_hash already is one). Its fields are read back by the
+    poll (parse_row_version) to tell what a person must hear about: a row that became stuck, new incidents."""
+    return f"{(content_hash or '')[:16]}.{exam.version}.{code}.{new}.{int(is_open)}.{GROUP_NUMBER.get(group, 9)}"
 
 
-class SessionIndexRow:
-    """The light form of a row the poll compares: key, version, order and the figures of the summary."""
+def parse_row_version(version: str | None) -> tuple[int, int] | None:
+    """(flag code, new-incident count) of a version the browser holds, or None if it is not a row version."""
+    if not version:
+        return None
+    parts = version.split(".")
+    try:
+        if len(parts) == 6:  # a session: hash.exam.code.new.open.group
+            return int(parts[2]), int(parts[3])
+        if len(parts) == 3:  # an appointment: hash.code.group
+            return int(parts[1]), 0
+    except ValueError:
+        return None
+    return None
 
-    __slots__ = ("id", "key", "version", "order", "status", "flag", "new", "incidents")
 
-    def __init__(self, id, key, version, order, status, flag, new, incidents):
-        self.id, self.key, self.version, self.order = id, key, version, order
-        self.status, self.flag, self.new, self.incidents = status, flag, new, incidents
+# --- the attention groups --------------------------------------------------------------------------------------------
+ATTENTION, INCIDENTS, PROGRESS, SOON, WAITING, FINISHED = "attention", "incidents", "progress", "soon", "waiting", "finished"
+GROUPS = [ATTENTION, INCIDENTS, PROGRESS, SOON, WAITING, FINISHED]
+GROUP_NUMBER = {group: number for number, group in enumerate(GROUPS)}
+LISTED_GROUPS = [ATTENTION, INCIDENTS, PROGRESS, SOON]  # listed row by row while they fit ROW_BUDGET
+GROUP_LABELS = {
+    ATTENTION: "Needs attention",
+    INCIDENTS: "In progress with incidents",
+    PROGRESS: "In progress",
+    SOON: "Starting within the hour",
+    WAITING: "Not started",
+    FINISHED: "Finished",
+}
+GROUP_HELP = {
+    ATTENTION: "stuck, flagged, or with incidents new since your last look",
+    INCIDENTS: "exam started, incidents reported",
+    PROGRESS: "in setup, in the room or exam started",
+    SOON: "booked from 30 min ago to an hour from now",
+    WAITING: "counted per exam",
+    FINISHED: "counted per exam",
+}
+SOON_AHEAD = timedelta(hours=1)
+SOON_LATE = timedelta(minutes=30)  # a learner booked a little while ago may still start
+ROW_BUDGET = 150  # rows listed on the first screen in all (settings.MONITOR_ROW_BUDGET overrides, for tests)
+EXPAND_STEP = 100  # rows an exam's count shows per "Show" / "Show more"
+EXPAND_MAX = 1000
+MAX_EXPANSIONS = 12
+_EXPAND_TOKEN = re.compile(r"^(attention|incidents|progress|soon|waiting|finished)-(pe\d{1,18}|sp)"
+                           r"(?:\.(\d{1,5}))?$")
+
+
+def row_budget() -> int:
+    return getattr(settings, "MONITOR_ROW_BUDGET", ROW_BUDGET)
+
+
+def parse_expand(values: list[str]) -> dict[tuple[str, str], int]:
+    """`expand` tokens from the query string or the poll (`waiting-pe12`, `progress-spEX….200`) → {(group, exam
+    key): rows}; malformed tokens are dropped, rows are clamped to EXPAND_STEP…EXPAND_MAX."""
+    result: dict[tuple[str, str], int] = {}
+    for value in values:
+        for token in value.split(","):
+            match = _EXPAND_TOKEN.match(token.strip())
+            if match and len(result) < MAX_EXPANSIONS:
+                rows = int(match.group(3) or EXPAND_STEP)
+                result[(match.group(1), match.group(2))] = max(EXPAND_STEP, min(EXPAND_MAX, rows))
+    return result
+
+
+def expand_token(group: str, exam_key: str, rows: int = EXPAND_STEP) -> str:
+    return f"{group}-{exam_key}" if rows == EXPAND_STEP else f"{group}-{exam_key}.{rows}"
+
+
+def group_of(*, status: str, code: int, new: int, incident_count: int, reservation_time: datetime | None,
+             now: datetime) -> str:
+    """The group of one ProctorExam session: the Python twin of group_expression() (tests hold them equal)."""
+    if code or new:
+        return ATTENTION
+    if status in RUNNING_STATUSES and incident_count:
+        return INCIDENTS
+    if status in LIVE_STATUSES:
+        return PROGRESS
+    if status in PRE_START_STATUSES and reservation_time is not None \
+            and now - SOON_LATE <= reservation_time < now + SOON_AHEAD:
+        return SOON
+    if status == FINISHED_STATUS:
+        return FINISHED
+    return WAITING
+
+
+def group_expression(now: datetime, since: datetime | None):
+    """The database's group_of(), as GROUP_NUMBER values; needs the `flag_code` annotation."""
+    whens = [When(flag_code__gt=0, then=Value(GROUP_NUMBER[ATTENTION]))]
+    if since is not None:
+        new = Incident.objects.filter(student_session_id=OuterRef("pk"), first_seen_at__gt=since)
+        whens.append(When(Exists(new), then=Value(GROUP_NUMBER[ATTENTION])))
+    whens += [
+        When(status__in=RUNNING_STATUSES, incident_count__gt=0, then=Value(GROUP_NUMBER[INCIDENTS])),
+        When(status__in=LIVE_STATUSES, then=Value(GROUP_NUMBER[PROGRESS])),
+        When(status__in=PRE_START_STATUSES, reservation_time__gte=now - SOON_LATE,
+             reservation_time__lt=now + SOON_AHEAD, then=Value(GROUP_NUMBER[SOON])),
+        When(status=FINISHED_STATUS, then=Value(GROUP_NUMBER[FINISHED])),
+    ]
+    return Case(*whens, default=Value(GROUP_NUMBER[WAITING]), output_field=IntegerField())
 
 
 def _session_queryset(exams: dict[int, ExamInfo], status: str):
@@ -224,52 +348,11 @@ def _session_queryset(exams: dict[int, ExamInfo], status: str):
     return qs.filter(status=status) if status else qs
 
 
-def _new_counts(exams: dict[int, ExamInfo], since: datetime | None, status: str = "") -> dict[int, int]:
-    if since is None:
-        return {}
-    qs = Incident.objects.filter(first_seen_at__gt=since, student_session__exam_id__in=list(exams),
-                                 student_session__removed_at__isnull=True)
-    if status:
-        qs = qs.filter(student_session__status=status)
-    return dict(qs.values_list("student_session_id").annotate(n=Count("id")).values_list("student_session_id", "n"))
-
-
 def _filtered_exams(exams: dict[int, ExamInfo] | None, exam_id: int | None) -> dict[int, ExamInfo]:
     exams = open_exams() if exams is None else exams
     if exam_id is not None:
         exams = {k: v for k, v in exams.items() if k == exam_id}
     return exams
-
-
-def session_index(*, exam_id: int | None = None, status: str = "", since: datetime | None = None,
-                  open_ids: set[int] | frozenset = frozenset(), now: datetime | None = None,
-                  exams: dict[int, ExamInfo] | None = None, attention_only: bool = False) -> list[SessionIndexRow]:
-    """The monitor's rows in their light form, in page order: what a poll needs to find the rows that changed
-    without building (or rendering) the others. Two queries."""
-    now = now or timezone.now()
-    exams = _filtered_exams(exams, exam_id)
-    if not exams:
-        return []
-    new_counts = _new_counts(exams, since, status)
-    # The stuck flag is computed by the database (flag_code_expression), and the rows are read without the ORM's
-    # per-value converters: this runs for every open monitor every 15 s over thousands of rows.
-    qs = _session_queryset(exams, status).annotate(flag_code=flag_code_expression(exams, now))
-    sql, params = qs.values_list(*INDEX_COLUMNS, "flag_code").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    result = []
-    for sid, exam_id_, name, st, incidents, chash, code in rows:
-        exam = exams[exam_id_]
-        name = name or ""
-        new = new_counts.get(sid, 0)
-        is_open = sid in open_ids
-        if attention_only and not (code or new):
-            continue
-        result.append(SessionIndexRow(sid, f"pe-{sid}", session_version(chash, exam, code, new, is_open),
-                                      (exam.order, name.lower(), sid), st, code, new, incidents or 0))
-    result.sort(key=lambda r: r.order)
-    return result
 
 
 def _db_datetime(value) -> datetime | None:
@@ -282,72 +365,59 @@ def _db_datetime(value) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt_timezone.utc)
 
 
-def index_of(rows: list[SessionRow]) -> list[SessionIndexRow]:
-    """The light form of rows already built (a full page): the same figures session_index() reads, without reading
-    the sessions a second time (at ~3,400 sessions that second query and its rows were ~30 ms of the page)."""
-    return [SessionIndexRow(r.id, r.key, r.version, (r.exam.order, (r.name or "").lower(), r.id), r.status,
-                            flag_code(r.status, r.flag), r.new_incidents, r.incident_count or 0) for r in rows]
+SESSION_COLUMNS = ("id", "exam_id", "name", "email", "status", *(c for c, _ in SYSTEM_CHECKS), "start_time",
+                   "end_time", "entered_room", "reviewed", "incident_count", "upstream_updated_at",
+                   "reservation_time", "content_hash")
 
 
-def monitor_sessions(*, exam_id: int | None = None, status: str = "", since: datetime | None = None,
-                     open_ids: set[int] | frozenset = frozenset(), now: datetime | None = None,
-                     exams: dict[int, ExamInfo] | None = None, only_ids: set[int] | None = None,
-                     attention_only: bool = False) -> list[SessionRow]:
-    """Student sessions of open ProctorExam exams, filtered, in a stable order (exam, learner, id) so that a
-    poll only reorders rows when a session appears or disappears. `only_ids` limits it to those rows (a poll
-    renders just the ones that changed). `attention_only` keeps the sessions that look stuck or have new
-    incidents (the same rule in session_index(), so a poll adds and drops rows as they start or stop needing it).
-
-    `since` is the user's last look: incidents the dashboard first saw after it count as new. `open_ids` are the
-    sessions whose incident timeline is open; their incidents are loaded (one query for all of them).
-    Queries: sessions, new-incident counts, and the open timelines if any (plus the open exams unless given).
-    """
-    now = now or timezone.now()
-    exams = _filtered_exams(exams, exam_id)
-    if not exams or only_ids == set():
-        return []
-    qs = _session_queryset(exams, status)
-    if only_ids is not None:
-        qs = qs.filter(id__in=list(only_ids))
-    # Read without the ORM's per-value converters (~3 datetimes and a boolean per row through Django's generic
-    # converter chain); _db_datetime / bool below do the same conversion directly.
-    sql, params = qs.values_list(*SESSION_COLUMNS).query.sql_with_params()
+def _read_sessions(qs, limit: int | None = None) -> list[tuple]:
+    """Rows of SESSION_COLUMNS + flag_code + grp, without the ORM's per-value converters (datetimes and a boolean
+    go through _db_datetime / bool instead: this runs for every open monitor every 15 s)."""
+    values = qs.values_list(*SESSION_COLUMNS, "flag_code", "grp")
+    if limit is not None:
+        values = values[:limit]
+    sql, params = values.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        return cursor.fetchall()
 
-    new_counts: dict[int, int] = {}
-    if since is not None and rows:
-        new_qs = Incident.objects.filter(first_seen_at__gt=since, student_session_id__in=[r[0] for r in rows]) \
-            if only_ids is not None else None
-        new_counts = dict(new_qs.values_list("student_session_id").annotate(n=Count("id")).values_list(
-            "student_session_id", "n")) if new_qs is not None else _new_counts(exams, since, status)
-    timelines: dict[int, list] = {}
-    wanted = {r[0] for r in rows} & set(open_ids)
-    if wanted:
-        for incident in Incident.objects.filter(student_session_id__in=wanted).order_by("created_at", "id"):
-            incident.is_new = since is not None and incident.first_seen_at > since
-            timelines.setdefault(incident.student_session_id, []).append(incident)
 
-    result = []
-    for (sid, exam_id_, name, email, st, *rest) in rows:
-        checks_raw = rest[:6]
-        start, end, entered, reviewed, incidents, updated, chash = rest[6:]
-        start, end, updated = _db_datetime(start), _db_datetime(end), _db_datetime(updated)
-        entered = None if entered is None else bool(entered)
-        exam = exams[exam_id_]
-        flag, flag_since = session_flag(status=st, updated_at=updated, start_time=start, exam=exam, now=now)
-        if attention_only and not (flag or new_counts.get(sid, 0)):
-            continue
-        is_open = sid in wanted
-        checks = checks_of(tuple(checks_raw))
-        new = new_counts.get(sid, 0)
-        row = SessionRow(sid, exam, name, email, st, checks, start, end, entered, reviewed, incidents, new, flag,
-                         flag_since, is_open, timelines.get(sid, []))
-        row.version = session_version(chash, exam, flag_code(st, flag), new, is_open)
-        result.append(row)
-    result.sort(key=lambda r: (r.exam.order, r.name.lower(), r.id))
-    return result
+def _new_counts_for(ids: list[int], since: datetime | None) -> dict[int, int]:
+    if since is None or not ids:
+        return {}
+    qs = Incident.objects.filter(first_seen_at__gt=since, student_session_id__in=ids)
+    return dict(qs.values_list("student_session_id").annotate(n=Count("id")).values_list("student_session_id", "n"))
+
+
+def _session_row(values: tuple, *, exams: dict[int, ExamInfo], new_counts: dict[int, int], open_ids,
+                 now: datetime) -> SessionRow:
+    sid, exam_id, name, email, st, *rest = values
+    checks_raw = rest[:6]
+    start, end, entered, reviewed, incidents, updated, reservation, chash, code, grp = rest[6:]
+    start, end = _db_datetime(start), _db_datetime(end)
+    updated, reservation = _db_datetime(updated), _db_datetime(reservation)
+    exam = exams[exam_id]
+    flag, flag_since = session_flag(status=st, updated_at=updated, start_time=start, exam=exam, now=now)
+    new = new_counts.get(sid, 0)
+    is_open = sid in open_ids
+    group = GROUPS[grp] if 0 <= grp < len(GROUPS) else WAITING
+    row = SessionRow(sid, exam, name or "", email or "", st or "", checks_of(tuple(checks_raw)), start, end,
+                     None if entered is None else bool(entered), reviewed or "", incidents or 0, new, flag,
+                     flag_since, is_open, [], "", group, reservation, code)
+    row.version = session_version(chash, exam, code, new, is_open, group)
+    return row
+
+
+def attach_timelines(rows: list[SessionRow], *, since: datetime | None) -> None:
+    """Load the incidents of the rows whose timeline is open (one query for all of them)."""
+    wanted = {row.id: row for row in rows if row.open}
+    if not wanted:
+        return
+    for row in wanted.values():
+        row.incidents = []
+    for incident in Incident.objects.filter(student_session_id__in=list(wanted)).order_by("created_at", "id"):
+        incident.is_new = since is not None and incident.first_seen_at > since
+        wanted[incident.student_session_id].incidents.append(incident)
 
 
 def session_get(session_id: int) -> StudentSession | None:
@@ -363,6 +433,11 @@ def incidents_for(session_id: int, *, since: datetime | None) -> list[Incident]:
 
 
 # --- SmarterProctoring appointments --------------------------------------------------------------------------------
+SP_NO_RECORDING, SP_NEEDS_PROCTOR = 1, 2  # AppointmentRow.code
+SP_BUCKET = "sp"  # the one per-group count of SmarterProctoring appointments (they spread over hundreds of exams)
+_SP_EXAM_SID = re.compile(r"^[A-Za-z0-9]{1,40}$")
+
+
 @dataclass
 class AppointmentRow:
     sid: str
@@ -377,10 +452,25 @@ class AppointmentRow:
     phase: str  # "in progress" / "starting soon"
     flag: str
     version: str = ""
+    exam_sid: str = ""
+    code: int = 0  # 0, SP_NO_RECORDING or SP_NEEDS_PROCTOR
+    group: str = ""
 
     @property
     def key(self) -> str:
         return f"sp-{self.sid}"
+
+    @property
+    def exam_key(self) -> str:
+        """An id-safe key of the appointment's exam (the SID, or a digest of whatever the upstream sent)."""
+        sid = self.exam_sid or ""
+        if _SP_EXAM_SID.match(sid):
+            return f"sp{sid}"
+        return "sp" + hashlib.blake2b(sid.encode(), digest_size=6).hexdigest()
+
+    @property
+    def exam_label(self) -> str:
+        return self.exam_title or self.exam_sid or "Untitled exam"
 
 
 def _minutes(value) -> int:
@@ -392,13 +482,14 @@ def _minutes(value) -> int:
 
 
 def monitor_appointments(*, now: datetime | None = None) -> list[AppointmentRow]:
-    """SmarterProctoring appointments in progress now or starting within the next hour, "Needs Proctor" first.
+    """SmarterProctoring appointments in progress now or starting within the next hour, each with its group.
 
     In progress: status "In Progress", or an active appointment whose start has passed and whose duration (from
-    its exam configuration) has not. Flagged when its start is MONITOR_NO_RECORDING_AFTER past with no recording.
+    its exam configuration) has not. Flagged (group "attention") when its start is MONITOR_NO_RECORDING_AFTER past
+    with no recording, or when it still "Needs Proctor".
     """
     now = now or timezone.now()
-    soon = now + timedelta(hours=1)
+    soon = now + SOON_AHEAD
     qs = (
         Appointment.objects.live()
         .filter(status__in=SP_ACTIVE_STATUSES)
@@ -406,11 +497,11 @@ def monitor_appointments(*, now: datetime | None = None) -> list[AppointmentRow]
                 | Q(appointment_date__gte=now - SP_LOOKBACK, appointment_date__lt=soon))
         .values_list("sid", "status", "learner_first_name", "learner_last_name", "learner_email", "course_title",
                      "exam_title", "appointment_date", "recording_start_date", "content_hash",
-                     "raw__examConfiguration__duration")
+                     "raw__examConfiguration__duration", "exam_sid")
     )
     no_recording_after = timedelta(seconds=settings.MONITOR_NO_RECORDING_AFTER)
     rows = []
-    for sid, st, first, last, email, course, exam, date, recording, chash, duration in qs:
+    for sid, st, first, last, email, course, exam, date, recording, chash, duration, exam_sid in qs:
         minutes = _minutes(duration)
         if date is not None and date <= now:
             if st != "In Progress" and date + timedelta(minutes=minutes) < now:
@@ -420,16 +511,267 @@ def monitor_appointments(*, now: datetime | None = None) -> list[AppointmentRow]
             phase = "in progress"
         else:
             phase = "starting soon"
-        flag = ""
+        flag, code = "", 0
         if date is not None and recording is None and now > date + no_recording_after:
-            flag = "Past its start, no recording"
+            flag, code = "Past its start, no recording", SP_NO_RECORDING
+        elif st == "Needs Proctor":
+            flag, code = "Needs a proctor", SP_NEEDS_PROCTOR
+        group = ATTENTION if code else PROGRESS if phase == "in progress" else SOON
         name = " ".join(p for p in (first, last) if p)
-        row = AppointmentRow(sid, st, name, email, course, exam, date, recording, minutes, phase, flag)
-        row.version = _version(chash, st, phase, flag)
+        row = AppointmentRow(sid, st, name, email or "", course or "", exam or "", date, recording, minutes, phase,
+                             flag, "", exam_sid or "", code, group)
+        row.version = f"{_version(chash, st, phase, flag)}.{code}.{GROUP_NUMBER[group]}"
         rows.append(row)
     far_future = datetime.max.replace(tzinfo=now.tzinfo)
     rows.sort(key=lambda r: (r.status != "Needs Proctor", r.appointment_date or far_future, r.sid))
     return rows
+
+
+# --- the monitor's layout ------------------------------------------------------------------------------------------
+@dataclass
+class GroupHead:
+    group: str
+    count: int
+    listed: bool  # rows listed one by one (else counted per exam)
+    exams: int = 0  # exams with rows in this group
+
+    @property
+    def key(self) -> str:
+        return f"g-{self.group}"
+
+    @property
+    def label(self) -> str:
+        return GROUP_LABELS[self.group]
+
+    @property
+    def help(self) -> str:
+        return GROUP_HELP[self.group]
+
+    @property
+    def version(self) -> str:
+        return f"{self.count}.{'L' if self.listed else 'C'}.{self.exams}"
+
+
+@dataclass
+class Bucket:
+    """One exam's count in a group that is not listed row by row; `rows` > 0 when the user expanded it."""
+
+    group: str
+    exam_key: str  # pe<id> / sp<exam sid>
+    exam_label: str
+    upstream: str
+    count: int
+    rows: int = 0  # rows asked for (0: collapsed)
+    exam_version: str = ""
+    shown: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"c-{self.group}-{self.exam_key}"
+
+    @property
+    def token(self) -> str:
+        return expand_token(self.group, self.exam_key, self.rows or EXPAND_STEP)
+
+    @property
+    def version(self) -> str:
+        return f"{self.count}.{self.rows}.{self.exam_version}"
+
+
+@dataclass
+class Unit:
+    """One swappable thing of the monitor's table, in page order: a group heading, an exam's count, a row."""
+
+    key: str
+    version: str
+    kind: str  # "group" | "bucket" | "session" | "appointment"
+    item: object
+
+
+@dataclass
+class MonitorLayout:
+    units: list[Unit]
+    heads: dict[str, GroupHead]
+    figures: dict
+    sessions: list[SessionRow]  # every session row on the page (for timelines and rendering)
+    expand: dict[tuple[str, str], int]  # the expansions honoured (of buckets that exist)
+    appointments_shown: bool = True
+
+    def unit(self, key: str) -> Unit | None:
+        for unit in self.units:
+            if unit.key == key:
+                return unit
+        return None
+
+
+def _sort_key(group: str, row) -> tuple:
+    """Order inside a listed group. Attention: stuck and flagged first (newest first), then new incidents; with
+    incidents: most incidents first; starting soon: earliest first; otherwise exam and learner."""
+    far = datetime.max.replace(tzinfo=dt_timezone.utc)
+    name = (row.name if isinstance(row, SessionRow) else row.learner_name).lower()
+    exam = row.exam_label.lower()
+    if group == ATTENTION:
+        if isinstance(row, SessionRow):
+            rank, since = (0, row.flag_since) if row.code else (2, None)
+        else:
+            rank, since = (0 if row.code == SP_NO_RECORDING else 1), row.appointment_date
+        # the newest trouble first: what went wrong a minute ago matters more than a no-show of three hours ago
+        return (rank, since is None, -since.timestamp() if since else 0, exam, name, row.key)
+    if group == INCIDENTS:
+        return (-(row.incident_count if isinstance(row, SessionRow) else 0), exam, name, row.key)
+    if group == SOON:
+        due = row.reservation_time if isinstance(row, SessionRow) else row.appointment_date
+        return (due or far, exam, name, row.key)
+    return (exam, name, row.key)
+
+
+def monitor_layout(*, exam_id: int | None = None, status: str = "", since: datetime | None = None,
+                   open_ids: set[int] | frozenset = frozenset(), now: datetime | None = None,
+                   exams: dict[int, ExamInfo] | None = None, attention_only: bool = False,
+                   expand: dict[tuple[str, str], int] | None = None, timelines: bool = True) -> MonitorLayout:
+    """Everything the monitor's table shows, in page order (see the module docstring).
+
+    A ProctorExam filter (exam, status) leaves SmarterProctoring's appointments out; `attention_only` shows the
+    attention group alone. Queries: open exams (unless given), the per-exam group counts, the listed rows, one per
+    expanded exam, new-incident counts of the attention rows, the total of new incidents, the appointments, and the
+    open timelines (when `timelines`)."""
+    now = now or timezone.now()
+    expand = expand or {}
+    all_exams = open_exams() if exams is None else exams
+    exams = _filtered_exams(all_exams, exam_id)
+    budget = row_budget()
+    groups = [ATTENTION] if attention_only else list(GROUPS)
+    wanted_numbers = [GROUP_NUMBER[g] for g in groups]
+
+    # 1. How many sessions each group holds per exam (one GROUP BY).
+    counts: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
+    labels: dict[str, tuple[str, str, str]] = {}  # exam key -> (label, upstream, version)
+    qs = None
+    if exams:
+        qs = (_session_queryset(exams, status)
+              .annotate(flag_code=flag_code_expression(exams, now))
+              .annotate(grp=group_expression(now, since)))
+        for exam_id_, grp, n in qs.values_list("exam_id", "grp").annotate(n=Count("id")).order_by():
+            if grp in wanted_numbers:
+                counts[GROUPS[grp]][f"pe{exam_id_}"] = n
+        for exam in exams.values():
+            labels[f"pe{exam.id}"] = (exam.name or f"Exam {exam.id}", "ProctorExam", exam.version)
+    appointments_shown = exam_id is None and not status
+    appointments = monitor_appointments(now=now) if appointments_shown else []
+    appointments = [a for a in appointments if a.group in groups]
+    sp_by_group: dict[str, list[AppointmentRow]] = {}
+    for row in appointments:
+        # SmarterProctoring's appointments spread over hundreds of exams, one or two each: counted as one.
+        sp_by_group.setdefault(row.group, []).append(row)
+        counts[row.group][SP_BUCKET] = counts[row.group].get(SP_BUCKET, 0) + 1
+    if appointments:
+        labels[SP_BUCKET] = ("SmarterProctoring appointments", "SmarterProctoring", "sp")
+
+    # 2. Which groups are listed row by row: in attention order, each while it fits what is left of the budget.
+    heads: dict[str, GroupHead] = {}
+    left = budget
+    for group in groups:
+        total = sum(counts[group].values())
+        listed = group in LISTED_GROUPS and total <= left
+        if listed:
+            left -= total
+        heads[group] = GroupHead(group, total, listed, len(counts[group]))
+    honoured = {k: v for k, v in expand.items() if k[0] in heads and not heads[k[0]].listed
+                and counts[k[0]].get(k[1])}
+
+    # 3. Read the listed rows (one query) and each expanded exam's first rows (one query each).
+    session_rows: dict[str, list[SessionRow]] = {}
+    bucket_rows: dict[tuple[str, str], list] = {}
+    raw_listed: list[tuple] = []
+    raw_buckets: dict[tuple[str, str], list[tuple]] = {}
+    if qs is not None:
+        listed_numbers = [GROUP_NUMBER[g] for g in groups if heads[g].listed and heads[g].count]
+        if listed_numbers:
+            raw_listed = _read_sessions(qs.filter(grp__in=listed_numbers))
+        for (group, exam_key), rows in honoured.items():
+            if exam_key.startswith("pe"):
+                bucket_qs = qs.filter(grp=GROUP_NUMBER[group], exam_id=int(exam_key[2:])).order_by(Lower("name"), "id")
+                raw_buckets[(group, exam_key)] = _read_sessions(bucket_qs, rows)
+    attention_ids = [r[0] for r in raw_listed if r[-1] == GROUP_NUMBER[ATTENTION]]
+    attention_ids += [r[0] for (g, _), rs in raw_buckets.items() if g == ATTENTION for r in rs]
+    new_counts = _new_counts_for(attention_ids, since)
+    build = functools.partial(_session_row, exams=exams, new_counts=new_counts, open_ids=open_ids, now=now)
+    all_sessions: list[SessionRow] = []
+    for values in raw_listed:
+        row = build(values)
+        session_rows.setdefault(row.group, []).append(row)
+        all_sessions.append(row)
+    for bucket, raws in raw_buckets.items():
+        built = [build(values) for values in raws]
+        bucket_rows[bucket] = built
+        all_sessions.extend(built)
+    for (group, exam_key), rows in honoured.items():
+        if exam_key == SP_BUCKET:
+            picked = sorted(sp_by_group.get(group, []), key=functools.partial(_sort_key, group))
+            bucket_rows[(group, exam_key)] = picked[:rows]
+    if timelines:
+        attach_timelines(all_sessions, since=since)
+
+    # 4. The units in page order.
+    units: list[Unit] = []
+    for group in groups:
+        head = heads[group]
+        units.append(Unit(head.key, head.version, "group", head))
+        if head.listed:
+            rows = session_rows.get(group, []) + sp_by_group.get(group, [])
+            rows.sort(key=functools.partial(_sort_key, group))
+            units.extend(Unit(r.key, r.version, "session" if isinstance(r, SessionRow) else "appointment", r)
+                         for r in rows)
+            continue
+        for exam_key in sorted(counts[group], key=lambda k: (k == SP_BUCKET, labels[k][0].lower(), k)):
+            label, upstream, exam_version = labels[exam_key]
+            rows_wanted = honoured.get((group, exam_key), 0)
+            shown = bucket_rows.get((group, exam_key), [])
+            bucket = Bucket(group, exam_key, label, upstream, counts[group][exam_key], rows_wanted, exam_version,
+                            len(shown))
+            units.append(Unit(bucket.key, bucket.version, "bucket", bucket))
+            units.extend(Unit(r.key, r.version, "session" if isinstance(r, SessionRow) else "appointment", r)
+                         for r in shown)
+
+    # 5. The figures of the summary line.
+    new_total = 0
+    if since is not None and exams:
+        new_qs = Incident.objects.filter(first_seen_at__gt=since, student_session__exam_id__in=list(exams),
+                                         student_session__removed_at__isnull=True)
+        if status:
+            new_qs = new_qs.filter(student_session__status=status)
+        new_total = new_qs.count()
+    sessions_total = sum(n for g in groups for k, n in counts[g].items() if k.startswith("pe"))
+    figures = {
+        "sessions": sessions_total,
+        "open_exams": len(exams),
+        "attention": heads[ATTENTION].count,
+        "in_progress": sum(heads[g].count for g in (INCIDENTS, PROGRESS) if g in heads),
+        "with_incidents": heads[INCIDENTS].count if INCIDENTS in heads else 0,
+        "soon": heads[SOON].count if SOON in heads else 0,
+        "waiting": heads[WAITING].count if WAITING in heads else 0,
+        "finished": heads[FINISHED].count if FINISHED in heads else 0,
+        "new_incidents": new_total,
+        "appointments": len(appointments),
+        "needs_proctor": sum(1 for a in appointments if a.status == "Needs Proctor"),
+    }
+    return MonitorLayout(units, heads, figures, all_sessions, honoured, appointments_shown)
+
+
+def session_unit(session_id: int, *, since: datetime | None, open_ids, now: datetime | None = None,
+                 exams: dict[int, ExamInfo] | None = None) -> SessionRow | None:
+    """One live session of an open exam as the monitor shows it (the timeline toggle re-renders it in place)."""
+    now = now or timezone.now()
+    exams = open_exams() if exams is None else exams
+    qs = (StudentSession.objects.filter(pk=session_id, exam_id__in=list(exams), removed_at__isnull=True)
+          .annotate(flag_code=flag_code_expression(exams, now)).annotate(grp=group_expression(now, since)))
+    raw = _read_sessions(qs)
+    if not raw:
+        return None
+    row = _session_row(raw[0], exams=exams, new_counts=_new_counts_for([session_id], since), open_ids=open_ids,
+                       now=now)
+    attach_timelines([row], since=since)
+    return row
 
 
 # --- readiness board -----------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,7 +39,7 @@ from proctordash.core.timezones import dashboard_zone, format_in_zone
 from proctordash.monitoring import health as health_selectors
 from proctordash.monitoring import selectors
 from proctordash.monitoring.forms import MonitorFilterForm, ReadinessForm, RefreshForm
-from proctordash.sync.models import SyncRun
+from proctordash.sync.models import SyncRun, UpstreamState
 from proctordash.monitoring.rows import RowRenderer
 
 log = logging.getLogger(__name__)
@@ -73,65 +74,58 @@ def _parse_ids(values: list[str]) -> set[int]:
 
 
 def _parse_have(value: str) -> list[tuple[str, str]]:
-    """The browser's "key:version" list, in page order; malformed entries are dropped (they simply re-render)."""
+    """The browser's "key:version" list, in page order; malformed entries are dropped (they simply re-render).
+    Keys are element ids the answer may name in a selector: only letters, digits, '-' and '_' pass."""
     have = []
     for item in value.split(","):
         key, _, version = item.strip().partition(":")
-        if key and version and len(key) < 60:
+        if version and _SAFE_KEY.match(key):
             have.append((key, version))
     return have
 
 
-def _monitor_context(request: HttpRequest, data, *, since: datetime | None, open_ids: set[int], now: datetime,
-                     full: bool = True) -> dict:
-    """Everything the monitor shows. With full=False the sessions come only in their light form (`index`) and
-    the poll builds the few rows it must render itself (see monitor_poll)."""
+def _parse_show_filters(form: MonitorFilterForm) -> tuple[int | None, str, str]:
+    if form.is_valid():
+        return form.cleaned_data["exam"], form.cleaned_data["status"], form.cleaned_data["show"]
+    # A bad filter value (a stale bookmark, an exam that closed) shows its error and is ignored, not a 500.
+    exam_id = form.cleaned_data.get("exam") if "exam" not in form.errors else None
+    status = form.cleaned_data.get("status", "") if "status" not in form.errors else ""
+    show = form.cleaned_data.get("show", "") if "show" not in form.errors else ""
+    return exam_id, status, show
+
+
+def _monitor_context(request: HttpRequest, data, *, since: datetime | None, open_ids: set[int],
+                     expand: dict, now: datetime, timelines: bool = True) -> dict:
+    """Everything the monitor shows: the filter form, the layout of the table (selectors.monitor_layout), the
+    summary and the freshness banner, each with the version the poll compares."""
     exams = selectors.open_exams()
     form = MonitorFilterForm(data, exams=sorted(exams.values(), key=lambda e: e.order))
-    exam_id, status, show = None, "", ""
-    if form.is_valid():
-        exam_id, status, show = form.cleaned_data["exam"], form.cleaned_data["status"], form.cleaned_data["show"]
-    else:
-        # A bad filter value (a stale bookmark, an exam that closed) shows its error and is ignored, not a 500.
-        exam_id = form.cleaned_data.get("exam") if "exam" not in form.errors else None
-        status = form.cleaned_data.get("status", "") if "status" not in form.errors else ""
-        show = form.cleaned_data.get("show", "") if "show" not in form.errors else ""
-    filters = {"exam_id": exam_id, "status": status, "since": since, "open_ids": open_ids, "now": now, "exams": exams,
-               "attention_only": show == "attention"}
-    if full:  # the page builds every row anyway: its index comes from them (one session query, not two)
-        sessions = selectors.monitor_sessions(**filters)
-        index = selectors.index_of(sessions)
-    else:
-        sessions, index = [], selectors.session_index(**filters)
-    appointments = selectors.monitor_appointments(now=now)
-    summary = {
-        "sessions": len(index),
-        "running": sum(1 for s in index if s.status in selectors.RUNNING_STATUSES),
-        "stuck": sum(1 for s in index if s.flag),
-        "with_new": sum(1 for s in index if s.new),
-        "new_incidents": sum(s.new for s in index),
-        "incidents": sum(s.incidents for s in index),
-        "appointments": len(appointments),
-        "needs_proctor": sum(1 for a in appointments if a.status == "Needs Proctor"),
-        "sp_flagged": sum(1 for a in appointments if a.flag),
-        "open_exams": len(exams),
-    }
-    summary_version = selectors._version(tuple(sorted(summary.items())), since.isoformat() if since else "")
-    fresh = [freshness_get("proctorexam", now=now), freshness_get("smarterproctoring", now=now)]
-    freshness_version = freshness_banner_version(fresh, now=now)
+    exam_id, status, show = _parse_show_filters(form)
+    layout = selectors.monitor_layout(exam_id=exam_id, status=status, since=since, open_ids=open_ids, now=now,
+                                      exams=exams, attention_only=show == "attention", expand=expand,
+                                      timelines=timelines)
+    summary = dict(layout.figures)
+    summary_version = selectors._version(tuple(sorted(summary.items())), since.isoformat() if since else "",
+                                         layout.appointments_shown)
+    states = {s.upstream: s for s in UpstreamState.objects.filter(upstream__in=["proctorexam", "smarterproctoring"])}
+    fresh = [freshness_get(u, now=now, state=states.get(u)) for u in ("proctorexam", "smarterproctoring")]
+    since_iso = since.isoformat() if since else ""
+    page_query = {"exam": "" if exam_id is None else str(exam_id), "status": status, "show": show,
+                  "open": ",".join(str(i) for i in sorted(open_ids))}
     return {
         "form": form,
-        "filters": filters,
-        "index": index,
-        "sessions": sessions,
-        "appointments": appointments,
+        "layout": layout,
         "summary": summary,
         "summary_version": summary_version,
         "freshness_list": fresh,
-        "freshness_version": freshness_version,
+        "freshness_version": freshness_banner_version(fresh, now=now),
         "since": since,
-        "since_iso": since.isoformat() if since else "",
+        "since_iso": since_iso,
         "poll_seconds": settings.MONITOR_POLL_SECONDS,
+        "rows_renderer": RowRenderer(request=request, since_iso=since_iso, page_query=page_query,
+                                     expand=layout.expand),
+        "attention_url": f"{reverse('monitoring:monitor')}?show=attention",
+        "zone_abbr": now.astimezone(dashboard_zone()).tzname(),
         "thresholds": {
             "setup": settings.MONITOR_SETUP_STUCK_AFTER // 60,
             "grace": settings.MONITOR_OVERRUN_GRACE // 60,
@@ -143,26 +137,40 @@ def _monitor_context(request: HttpRequest, data, *, since: datetime | None, open
 def freshness_banner_version(fresh: list, *, now) -> str:
     """The version of the monitor's freshness banner: a poll re-renders it when this changes. Everything the banner
     shows is in it; "3 min ago" makes it change each minute, and a pause (Redis gone) at once, so the next poll
-    tells the support desk that the data on screen stopped refreshing."""
-    return selectors._version(
+    tells the support desk that the data on screen stopped refreshing. It starts with the upstreams whose banner is
+    a warning ("-" for none), which the poll reads back to announce a change to a warning once (the banner itself is
+    not a live region on the monitor: its ticking age must never be read out)."""
+    warnings = "".join(f.upstream[0] for f in fresh if f.is_warning) or "-"
+    ticking = any(f.as_of or f.error_at for f in fresh)  # only a banner that shows an age changes with the minute
+    return warnings + "." + selectors._version(
         tuple((f.state, f.as_of, f.error, f.error_at, f.rate_limited_until, f.paused) for f in fresh),
-        now.strftime("%Y%m%d%H%M"))
+        now.strftime("%Y%m%d%H%M") if ticking else "")
+
+
+def _parse_expand_request(data) -> dict:
+    return selectors.parse_expand(data.getlist("expand"))
 
 
 @require_GET
 @monitoring_staff
 def monitor(request: HttpRequest) -> TemplateResponse:
-    """/monitor/: live ProctorExam sessions and SmarterProctoring appointments. A full page load is a new "look":
-    incidents first seen since the previous look are highlighted, and the look is remembered in the session. An htmx
-    request (filter change) keeps the `since` of the page it came from and answers the #monitor-live region."""
+    """/monitor/: what needs a person first, then what runs, then what is coming; the rest counted per exam.
+
+    A full page load without `since` is a new "look": incidents first seen since the previous look are highlighted,
+    and the look is remembered in the session. A load that carries the page's `since` (an htmx filter change or
+    expansion, or the same as plain links with JavaScript off) keeps highlighting against that moment; htmx requests
+    get the #monitor-live region."""
     now = timezone.now()
     open_ids = _parse_ids(request.GET.getlist("open"))
-    if request.htmx:
-        since = _parse_since(request.GET.get("since"), now=now) or now
-    else:
-        since = _parse_since(request.session.get(LAST_LOOK_KEY), now=now) or now
-        request.session[LAST_LOOK_KEY] = now.isoformat()
-    context = _monitor_context(request, request.GET, since=since, open_ids=open_ids, now=now)
+    since = _parse_since(request.GET.get("since"), now=now)
+    if since is None:
+        if request.htmx:
+            since = now
+        else:
+            since = _parse_since(request.session.get(LAST_LOOK_KEY), now=now) or now
+            request.session[LAST_LOOK_KEY] = now.isoformat()
+    context = _monitor_context(request, request.GET, since=since, open_ids=open_ids,
+                               expand=_parse_expand_request(request.GET), now=now)
     template = "monitoring/monitor.html#live" if request.htmx else "monitoring/monitor.html"
     return TemplateResponse(request, template, context)
 
@@ -171,62 +179,109 @@ def monitor(request: HttpRequest) -> TemplateResponse:
 @never_cache
 @monitoring_staff
 def monitor_poll(request: HttpRequest) -> HttpResponse:
-    """The 15-second poll: only what changed since the versions the browser holds, as out-of-band swaps."""
+    """The 15-second poll: only what changed since the versions the browser holds, as out-of-band swaps, and a
+    sentence for the live region when a session became stuck or got new incidents."""
     if not request.htmx:
         return redirect("monitoring:monitor")
     now = timezone.now()
     since = _parse_since(request.POST.get("since"), now=now) or now
     open_ids = _parse_ids(request.POST.getlist("open"))
-    context = _monitor_context(request, request.POST, since=since, open_ids=open_ids, now=now, full=False)
+    context = _monitor_context(request, request.POST, since=since, open_ids=open_ids,
+                               expand=_parse_expand_request(request.POST), now=now, timelines=False)
     have = _parse_have(request.POST.get("have", ""))
     versions = dict(have)
+    layout: selectors.MonitorLayout = context["layout"]
+    renderer: RowRenderer = context["rows_renderer"]
 
+    # The answer's shape matters to the browser's HTML parser: table parts (<tbody>) only parse inside a table or a
+    # <template>. So the units swapped in place travel inside one <template> (htmx 2 reads OOB swaps there), each
+    # inserted unit inside a <table> wrapper that htmx strips, and deletes as <div>s (a moved row is deleted and
+    # inserted again: its id twice in one answer, which htmx cannot tell apart; the delete's selector spares the
+    # copy this answer inserts).
     parts: list[str] = []
-    rows_html = RowRenderer(request=request, since_iso=context["since_iso"])
+    in_place: list[str] = []
+    tail: list[str] = []
 
-    def render(partial: str, **extra) -> None:
-        parts.append(render_to_string(f"monitoring/monitor.html#{partial}", {**context, "oob": True, **extra},
-                                      request=request))
+    def render(partial: str, **extra) -> str:
+        return render_to_string(f"monitoring/monitor.html#{partial}", {**context, "oob": True, **extra},
+                                request=request)
 
     if versions.get("monitor-freshness") != context["freshness_version"]:
-        render("freshness_box")
+        parts.append(render("freshness_box"))
     if versions.get("monitor-summary") != context["summary_version"]:
-        render("summary")
-    # ProctorExam sessions: compare the light index; build and render only what must be sent.
-    index = context["index"]
-    plan = set_change_plan([key for key, _ in have if key.startswith("pe-")], [row.key for row in index])
-    if plan is None:
-        render("pe_table", sessions=selectors.monitor_sessions(**context["filters"]))  # many rows came or went
+        parts.append(render("summary"))
+    plan = unit_change_plan([key for key, _ in have if key.startswith(UNIT_PREFIXES)], [u.key for u in layout.units])
+    if plan is None:  # many units came or went: the whole table
+        selectors.attach_timelines(layout.sessions, since=since)
+        parts.append(render("table"))
     else:
-        kept = {row.id for row in index if row.key not in plan.inserted}
-        changed = {row.id for row in index if row.id in kept and versions.get(row.key) != row.version}
-        wanted = changed | {row.id for row in index if row.key in plan.inserted}
-        built = {row.key: row for row in selectors.monitor_sessions(**context["filters"], only_ids=wanted)} \
-            if wanted else {}
-        parts.extend(_delete_html(key) for key in plan.deleted)
+        by_key = {unit.key: unit for unit in layout.units}
+        changed = [u for u in layout.units if u.key not in plan.inserted and versions.get(u.key) != u.version]
+        inserted = [by_key[key] for key, _ in plan.inserts]
+        selectors.attach_timelines([u.item for u in changed + inserted if u.kind == "session"], since=since)
+        mark = "p" + secrets.token_hex(4)
+        # Deletes first: htmx inserts before every element matching the neighbour's id, so a moved unit's old copy
+        # must be gone before anything is inserted next to it (htmx applies them in document order).
+        tail.extend(_delete_html(key, mark=mark) for key in plan.deleted)
         for key, before in plan.inserts:
-            if key in built:
-                parts.append(_insert_html(rows_html.session(built[key], updated=True), before=before,
-                                          table_id="pe-table"))
-        parts.extend(rows_html.session(built[f"pe-{sid}"], oob=True) for sid in sorted(changed)
-                     if f"pe-{sid}" in built)
-    # SmarterProctoring appointments: a short list, built in full; the same row-level protocol.
-    appointments = context["appointments"]
-    plan = set_change_plan([key for key, _ in have if key.startswith("sp-")], [row.key for row in appointments])
-    if plan is None:
-        render("sp_table")
-    else:
-        parts.extend(_delete_html(key) for key in plan.deleted)
-        by_key = {row.key: row for row in appointments}
-        for key, before in plan.inserts:
-            parts.append(_insert_html(rows_html.appointment(by_key[key], updated=True), before=before,
-                                      table_id="sp-table"))
-        for row in appointments:
-            if row.key not in plan.inserted and versions.get(row.key) != row.version:
-                parts.append(rows_html.appointment(row, oob=True))
+            tail.append(_insert_html(renderer.unit(by_key[key], updated=True), key=key, mark=mark, before=before,
+                                     table_id="monitor-table"))
+        in_place.extend(renderer.unit(unit, oob=True) for unit in changed)
+    if in_place:
+        parts.append("<template>" + "".join(in_place) + "</template>")
+    parts.extend(tail)
+    announcement = announcement_text(layout, versions, context["freshness_list"])
+    if announcement:
+        parts.append(f'<div id="monitor-announce" hx-swap-oob="innerHTML">{escape(announcement)}</div>')
     if not parts:
         return HttpResponse(status=204)
     return HttpResponse("".join(parts))
+
+
+UNIT_PREFIXES = ("pe-", "sp-", "g-", "c-")
+MAX_ANNOUNCED = 3
+
+
+def announcement_text(layout: selectors.MonitorLayout, versions: dict[str, str], freshness: list) -> str:
+    """What the live region says after a poll: only what a person must act on — a session or appointment that
+    became stuck or flagged, new incidents — and data that stopped refreshing. Never a count or an age that merely
+    moved. Read from the versions the browser holds (a row's version carries its flag code and new-incident count,
+    selectors.parse_row_version), so nothing is kept on the server; a row the page did not show before is news only
+    when the attention group was already listed row by row (not on the first poll after the list grew or changed)."""
+    messages_: list[str] = []
+    head = layout.heads.get(selectors.ATTENTION)
+    old_head = versions.get("g-attention", "")
+    old_parts = old_head.split(".")
+    if head is not None and len(old_parts) == 3 and old_parts[0].isdecimal():
+        old_count, old_listed = int(old_parts[0]), old_parts[1] == "L"
+        if head.listed and old_listed:
+            for unit in layout.units:
+                item = unit.item
+                if unit.kind not in ("session", "appointment") or item.group != selectors.ATTENTION:
+                    continue
+                old = selectors.parse_row_version(versions.get(unit.key))
+                old_code, old_new = old if old is not None else (0, 0)
+                if unit.kind == "session":
+                    who = f"{item.name or 'A learner'} ({item.exam_label})"
+                    if item.code and not old_code:
+                        messages_.append(f"{who} looks stuck: {item.flag}.")
+                    if item.new_incidents > old_new:
+                        n = item.new_incidents - old_new
+                        messages_.append(f"{'A new incident' if n == 1 else f'{n} new incidents'} for {who}.")
+                elif item.code and item.code != old_code:
+                    messages_.append(f"{item.learner_name or 'A learner'} ({item.exam_label}): {item.flag}.")
+        elif head.count > old_count:
+            more = head.count - old_count
+            messages_.append(f"{more} more {'session needs' if more == 1 else 'sessions need'} attention "
+                             f"({head.count} in all), counted per exam.")
+    text = " ".join(messages_[:MAX_ANNOUNCED])
+    if len(messages_) > MAX_ANNOUNCED:
+        text += f" And {len(messages_) - MAX_ANNOUNCED} more changes that need attention."
+    old_fresh = versions.get("monitor-freshness", "")
+    if old_fresh.startswith("-.") and any(f.is_warning for f in freshness):
+        names = " and ".join(f.label for f in freshness if f.is_warning)
+        text = (text + " " if text else "") + f"Warning: the {names} data on this page are not being refreshed."
+    return text
 
 
 # --- the poll's row-set changes ---------------------------------------------------------------------------------------
@@ -276,6 +331,45 @@ def set_change_plan(have: list[str], want: list[str]) -> SetChangePlan | None:
     return SetChangePlan(deleted + moved, inserts, {key for key, _ in inserts})
 
 
+def unit_change_plan(have: list[str], want: list[str]) -> SetChangePlan | None:
+    """set_change_plan for the monitor's table, section by section: the group headings (g-…) never move, so a row
+    that changes group is deleted from its old section and inserted into the new one, and a change inside one group
+    never shifts a heading. None (the whole table) when the headings differ or too many rows come."""
+    if have == want:
+        return SetChangePlan([], [], set())
+    if not all(_SAFE_KEY.match(k) for k in want):
+        return None
+    have_sections, want_sections = _sections(have), _sections(want)
+    if [h for h, _ in have_sections] != [h for h, _ in want_sections]:
+        return None
+    deleted: list[str] = []
+    inserts: list[tuple[str, str | None]] = []
+    for i, ((_, have_keys), (_, want_keys)) in enumerate(zip(have_sections, want_sections)):
+        if have_keys == want_keys:
+            continue
+        end = want_sections[i + 1][0] if i + 1 < len(want_sections) else None  # the next heading, or the table's end
+        plan = set_change_plan(have_keys, want_keys) if have_keys and want_keys else None
+        if plan is None:  # one side empty (or nothing in place to keep): the section's rows go and come in order
+            deleted.extend(have_keys)
+            inserts.extend((key, end) for key in want_keys)
+        else:
+            deleted.extend(plan.deleted)
+            inserts.extend((key, before or end) for key, before in plan.inserts)
+    if len(inserts) > MAX_ROW_INSERTS:
+        return None
+    return SetChangePlan(deleted, inserts, {key for key, _ in inserts})
+
+
+def _sections(keys: list[str]) -> list[tuple[str | None, list[str]]]:
+    sections: list[tuple[str | None, list[str]]] = [(None, [])]
+    for key in keys:
+        if key.startswith("g-"):
+            sections.append((key, []))
+        else:
+            sections[-1][1].append(key)
+    return sections
+
+
 def _longest_increasing(keys: list[str], position: dict[str, int]) -> list[str]:
     """The longest subsequence of `keys` whose positions increase (patience sorting, O(n log n))."""
     import bisect
@@ -301,16 +395,17 @@ def _longest_increasing(keys: list[str], position: dict[str, int]) -> list[str]:
     return result[::-1]
 
 
-def _delete_html(key: str) -> str:
-    return f'<tbody id="{escape(key)}" hx-swap-oob="delete"></tbody>'
+def _delete_html(key: str, *, mark: str) -> str:
+    """Remove a unit, but not the one this answer inserts under the same id (see monitor_poll)."""
+    return f'<div hx-swap-oob="delete:#monitor-table tbody#{key}:not([data-poll={mark}])"></div>'
 
 
-def _insert_html(row_html: str, *, before: str | None, table_id: str) -> str:
-    """A new row as an out-of-band insert. htmx strips the wrapper for beforebegin/beforeend; the wrapper is a
-    <table> because a <tbody> is only parsed inside one."""
+def _insert_html(unit_html: str, *, key: str, mark: str, before: str | None, table_id: str) -> str:
+    """A new unit as an out-of-band insert, marked with this answer's `mark`. htmx strips the wrapper for
+    beforebegin/beforeend; the wrapper is a <table> because a <tbody> is only parsed inside one."""
     where = f"beforebegin:#{before}" if before else f"beforeend:#{table_id}"
-    return f'<table hx-swap-oob="{where}">{row_html}</table>'
-
+    unit_html = unit_html.replace(f'<tbody id="{key}"', f'<tbody id="{key}" data-poll="{mark}"', 1)
+    return f'<table hx-swap-oob="{where}">{unit_html}</table>'
 
 
 @require_GET
@@ -324,15 +419,12 @@ def session_detail(request: HttpRequest, session_id: int) -> TemplateResponse:
         raise Http404("No such student session")
     since = _parse_since(request.GET.get("since"), now=now) or _parse_since(request.session.get(LAST_LOOK_KEY), now=now)
     if request.htmx:
-        exams = selectors.open_exams()
         is_open = request.GET.get("open", "1") != "0"
-        rows = selectors.monitor_sessions(exam_id=session.exam_id, since=since, open_ids={session_id} if is_open else set(),
-                                          now=now, exams=exams) if session.exam_id in exams else []
-        row = next((r for r in rows if r.id == session_id), None)
+        row = selectors.session_unit(session_id, since=since, open_ids={session_id} if is_open else set(), now=now)
         if row is None:
             raise Http404("This session is no longer live")
-        return TemplateResponse(request, "monitoring/monitor.html#session_row",
-                                {"row": row, "since_iso": since.isoformat() if since else "", "oob": False})
+        renderer = RowRenderer(request=request, since_iso=since.isoformat() if since else "")
+        return HttpResponse(renderer.session(row))
     incidents = selectors.incidents_for(session_id, since=since)
     return TemplateResponse(request, "monitoring/session.html", {
         "session": session, "incidents": incidents, "status_label": selectors.status_label(session.status),

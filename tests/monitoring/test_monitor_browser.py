@@ -3,6 +3,9 @@ themselves (the ProctorExam refresh pulls them into the cache; the page's poll s
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 import pytest
 
 from proctordash.sync import engine as sync
@@ -29,10 +32,12 @@ def test_monitor_updates_itself_when_new_incidents_arrive(sandbox, login_page, l
 
     page = login_page(support)
     page.goto(f"{live_server.url}/monitor/")
-    page.wait_for_selector("#pe-table tbody.session")
+    page.wait_for_selector("#monitor-table tbody.session")
     assert page.locator(".badge.new").count() == 0
     page.evaluate("window.__sameDocument = true; window.scrollTo(0, 300)")
-    scroll_before = page.evaluate("window.scrollY")
+    # the row at the top of the view: rows that arrive above it must not move it (the browser's scroll anchoring)
+    anchor = page.evaluate("""() => { const el = document.elementFromPoint(200, 150).closest('tbody[id]');
+                                      return [el.id, el.getBoundingClientRect().top]; }""")
 
     # Let upstream time pass until new incidents exist for sessions still shown, and pull them into the cache.
     before = set(Incident.objects.values_list("id", flat=True))
@@ -56,7 +61,17 @@ def test_monitor_updates_itself_when_new_incidents_arrive(sandbox, login_page, l
     assert highlighted & new_on_page
     summary = page.locator("#monitor-summary").inner_text()
     assert "new incident" in summary and not summary.startswith("0")
-    assert abs(page.evaluate("window.scrollY") - scroll_before) < 5  # scroll position kept
+    top_after = page.evaluate("id => document.getElementById(id).getBoundingClientRect().top", anchor[0])
+    assert abs(top_after - anchor[1]) < 5  # what the user was looking at stayed where it was
+    # The rows the polls moved between groups (deleted and inserted again in one answer) are each there once, in
+    # the order a fresh page shows.
+    page.get_by_role("button", name="Pause updates").click()
+    keys = page.evaluate("() => [...document.querySelectorAll('#monitor-table > tbody[id]')].map(e => e.id)")
+    assert len(keys) == len(set(keys))
+    since = page.locator('input[name="since"]').get_attribute("value")
+    fresh = page.evaluate("async url => (await fetch(url)).text()", f"/monitor/?since={quote(since)}")
+    assert re.findall(r'<tbody id="((?:g|c|pe|sp)-[^"]+)"', fresh) == keys
+    page.get_by_role("button", name="Resume updates").click()
 
     # Open a timeline in place; the next polls keep it open.
     row = page.locator("tbody.has-new").first

@@ -27,28 +27,8 @@ def run_duration(run) -> str:
     return f"{minutes} min {secs} s"
 
 
-def _row_renderer(context):
-    """One RowRenderer per template render (it memoises the user's zone and formatted times)."""
-    from proctordash.monitoring.rows import RowRenderer
-
-    renderer = context.render_context.get("monitor_rows")
-    if renderer is None:
-        renderer = RowRenderer(request=context.get("request"), since_iso=context.get("since_iso") or "")
-        context.render_context["monitor_rows"] = renderer
-    return renderer
-
-
 @register.simple_tag(takes_context=True)
-def session_rows(context, rows):
-    """The monitor's session rows (built in Python: see monitoring/rows.py for why)."""
-    return _row_renderer(context).sessions(rows)
-
-
-@register.simple_tag(takes_context=True)
-def session_row(context, row):
-    return _row_renderer(context).session(row, oob=bool(context.get("row_oob")))
-
-
-@register.simple_tag(takes_context=True)
-def appointment_rows(context, rows):
-    return _row_renderer(context).appointments(rows)
+def monitor_units(context, layout):
+    """The monitor's table body: group headings, per-exam counts and rows (built in Python: see monitoring/rows.py).
+    The view puts one RowRenderer (the page's query, `since`, the user's zone) in the context."""
+    return context["rows_renderer"].units(layout.units)
