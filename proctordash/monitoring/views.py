@@ -141,9 +141,11 @@ def freshness_banner_version(fresh: list, *, now) -> str:
     a warning ("-" for none), which the poll reads back to announce a change to a warning once (the banner itself is
     not a live region on the monitor: its ticking age must never be read out)."""
     warnings = "".join(f.upstream[0] for f in fresh if f.is_warning) or "-"
-    ticking = any(f.as_of or f.error_at for f in fresh)  # only a banner that shows an age changes with the minute
+    # only a banner that shows an age ("3 min ago", "running for 4 min") changes with the minute
+    ticking = any(f.as_of or f.error_at or f.running_since for f in fresh)
     return warnings + "." + selectors._version(
-        tuple((f.state, f.as_of, f.error, f.error_at, f.rate_limited_until, f.paused) for f in fresh),
+        tuple((f.state, f.as_of, f.error, f.error_at, f.rate_limited_until, f.paused, f.running_since, f.overdue)
+              for f in fresh),
         now.strftime("%Y%m%d%H%M") if ticking else "")
 
 
