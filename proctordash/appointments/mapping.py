@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from proctordash.appointments import counts
 from proctordash.appointments.models import Appointment, Course, CourseOffering, EnrollmentExamSession, Exam
 from proctordash.integrations.exceptions import UpstreamBadResponse
 from proctordash.sync.mappings import AppointmentsMapping, PageResult, SessionsMapping
@@ -241,8 +242,12 @@ def appointments_write(records: list[Any], *, now: datetime | None = None) -> Pa
     offerings = {o["sid"]: o for o in (offering_row(raw) for raw in by_offering.values()) if o}
     exams = {e["sid"]: e for e in (exam_row(raw) for raw in by_exam.values()) if e}
     with transaction.atomic():
+        # the per-day counts the list reads move with the rows, in this transaction (appointments/counts.py)
+        exact = counts.counts_lock()
+        before = counts.stored_keys([row["sid"] for row in rows]) if exact else []
         created, updated, _ = bulk_upsert(Appointment, rows, key="sid", compare=["content_hash", "removed_at"],
                                           existing=stored)
+        counts.counts_write(before, [counts.key_row(row) for row in rows], exact=exact)
         bulk_upsert(CourseOffering, offerings.values(), key="sid",
                     compare=["course_sid", "title", "start_date", "end_date"], keep=())
         for course_sid, (offering_sid, offering_title) in _latest_offerings(list(courses)).items():
@@ -281,9 +286,16 @@ def appointments_live_count() -> int:
 
 def appointments_mark_removed(sids: list[str], *, seen_before: datetime, now: datetime) -> int:
     removed = 0
-    for start in range(0, len(sids), 500):
-        removed += Appointment.objects.filter(sid__in=sids[start:start + 500], removed_at__isnull=True,
-                                              last_seen_at__lt=seen_before).update(removed_at=now)
+    with transaction.atomic():  # with the per-day counts they leave (appointments/counts.py)
+        exact = counts.counts_lock()
+        before: list[tuple] = []
+        for start in range(0, len(sids), 500):
+            rows = Appointment.objects.filter(sid__in=sids[start:start + 500], removed_at__isnull=True,
+                                              last_seen_at__lt=seen_before)
+            if exact:
+                before.extend(rows.values_list(*counts.KEY_COLUMNS))
+            removed += rows.update(removed_at=now)
+        counts.counts_write(before, [], exact=exact)
     return removed
 
 

@@ -133,8 +133,12 @@ class Appointment(models.Model):
         # learner_sid, removed_at, exam_sid, course_sid, course_offering_sid; each the leading column of a
         # composite below, or not worth an index) and the course title / exam title / e-mail sort indexes.
         indexes = [
-            # the list's default sort and date filters over live rows; the monitor; the incremental window
-            models.Index(fields=["removed_at", "appointment_date"], name="appt_live_date"),
+            # the list's date sorts (from today on, past, every date) and date filters over live rows, in the list's
+            # order (date, sid); the monitor; the incremental window. Partial: `removed_at IS NULL` is the predicate
+            # every such query carries (a leading `removed_at` column, as before migration 0008, gave PostgreSQL no
+            # date order: IS NULL is not an equality, so every date-sorted page sorted all the rows)
+            models.Index(fields=["appointment_date", "sid"], condition=Q(removed_at__isnull=True),
+                         name="appt_live_date_sid"),
             # an instructor's courses (every page of theirs) and the courseSid filter
             models.Index(fields=["course_sid", "appointment_date"], name="appt_course_date"),
             # the status filter and the monitor's active statuses
@@ -160,6 +164,36 @@ class Appointment(models.Model):
     @property
     def learner_name(self) -> str:
         return " ".join(part for part in (self.learner_first_name, self.learner_last_name) if part)
+
+
+class AppointmentDayCount(models.Model):
+    """How many live appointments fall on one local day (DASHBOARD_TIME_ZONE) with one status, in total (`dim`
+    "all") and per value of each filter the list offers as a picker (`dim` "course", "exam", "offering", "type",
+    "review", "exam_status"). The list reads its total, per-status counts and chart from here instead of counting
+    every matching row (appointments/counts.py); the sync keeps it exact as it writes (appointments/mapping.py).
+    Appointments without a date are counted on UNDATED (0001-01-01). Only non-zero rows are kept."""
+
+    pk = models.CompositePrimaryKey("dim", "value", "day", "status")
+    dim = models.CharField(max_length=12)
+    value = models.CharField(max_length=64, blank=True)
+    day = models.DateField()
+    status = models.CharField(max_length=30, blank=True)
+    n = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.dim}={self.value} {self.day} {self.status}: {self.n}"
+
+
+class AppointmentCountsState(models.Model):
+    """One row (id 1): the time zone AppointmentDayCount's days are in. Writers of the counts lock it; the list
+    trusts the counts only while `zone` is the dashboard's zone (after a change of DASHBOARD_TIME_ZONE the counts are
+    rebuilt by the next `migrate`, the next page the sync writes, or `manage.py appointment_counts --rebuild`)."""
+
+    zone = models.CharField(max_length=64)
+    rebuilt_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"counts in {self.zone} (rebuilt {self.rebuilt_at:%Y-%m-%d %H:%M})"
 
 
 class EnrollmentExamSession(models.Model):

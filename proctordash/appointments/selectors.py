@@ -11,20 +11,24 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+import logging
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from django.core.cache import cache
 
-from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Count, DateField, F, Max, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
 from proctordash.appointments.forms import (DEFAULT_SORT, DEFAULT_SORT_FOR_WHEN, EXACT_FILTERS, SORT_KEYS,
                                             TEXT_FILTERS, Group, prepare_pickers, start_of_today)
-from proctordash.appointments.models import (Appointment, Course, CourseOffering, EnrollmentExamSession, Exam,
-                                             SavedView)
+from proctordash.appointments import counts
+from proctordash.appointments.models import (Appointment, AppointmentCountsState, AppointmentDayCount, Course,
+                                             CourseOffering, EnrollmentExamSession, Exam, SavedView)
 from proctordash.core import timezones, vocabulary
 from proctordash.accounts.permissions import ALL, can_view_course, visible_course_sids
 
@@ -34,14 +38,40 @@ LIST_COLUMNS = [  # what the list and the export read: no `raw` (it can be large
     "review_by_date", "session_report_count",
 ]
 DUE_SOON = timedelta(hours=24)
+log = logging.getLogger(__name__)
 
 
 def appointment_base(*, user) -> QuerySet[Appointment]:
     return Appointment.objects.live().for_user(user)
 
 
-def appointment_filter(qs: QuerySet[Appointment], filters: dict) -> QuerySet[Appointment]:
-    """Apply cleaned filter values (keys = the report's query names). Empty values mean "not filtered"."""
+@dataclass(frozen=True)
+class DateWindow:
+    """Which appointment dates a filter matches: after ≤ date < before (None: unbounded); `undated`: appointments
+    without a date match too (no date filter at all, or the default "from today on", which keeps them)."""
+
+    after: datetime | None
+    before: datetime | None
+    undated: bool
+
+
+def date_window(filters: dict) -> DateWindow:
+    """The dates `filters` select: a typed range wins; else ?when= ("" from the start of today on plus the undated,
+    "past" before today, "all" everything)."""
+    after, before = filters.get("appointmentAfter"), filters.get("appointmentBefore")
+    if after or before:
+        return DateWindow(after or None, before or None, False)
+    when = filters.get("when") or ""
+    if when in ("", "past"):
+        today = filters.get("today_start") or start_of_today()
+        return DateWindow(None, today, False) if when == "past" else DateWindow(today, None, True)
+    return DateWindow(None, None, True)
+
+
+def appointment_filter(qs: QuerySet[Appointment], filters: dict, *, dates: str = "any") -> QuerySet[Appointment]:
+    """Apply cleaned filter values (keys = the report's query names). Empty values mean "not filtered".
+    `dates`: "any" (what the filter matches), "dated" or "undated" (only its rows with / without a date: the list
+    reads the two apart, so that each is a plain range of an index)."""
     for name, column in EXACT_FILTERS.items():
         if filters.get(name):
             qs = qs.filter(**{column: filters[name]})
@@ -49,31 +79,46 @@ def appointment_filter(qs: QuerySet[Appointment], filters: dict) -> QuerySet[App
         if filters.get(name):
             # the column is already lowercased; `contains` escapes % and _, so this is the upstream's `in`
             qs = qs.filter(**{f"{column}__contains": filters[name].lower()})
-    if filters.get("appointmentAfter"):
-        qs = qs.filter(appointment_date__gte=filters["appointmentAfter"])
-    if filters.get("appointmentBefore"):
-        qs = qs.filter(appointment_date__lt=filters["appointmentBefore"])
-    when = filters.get("when") or ""
-    if when in ("", "past") and not (filters.get("appointmentAfter") or filters.get("appointmentBefore")):
-        today = filters.get("today_start") or start_of_today()
-        if when == "past":
-            qs = qs.filter(appointment_date__lt=today)
-        else:  # from today on, and the appointments that have no date yet (Needs Proctor): they need attention too
-            qs = qs.filter(Q(appointment_date__gte=today) | Q(appointment_date__isnull=True))
+    window = date_window(filters)
+    if dates == "undated":
+        qs = qs.filter(appointment_date__isnull=True) if window.undated else qs.none()
+    elif dates == "dated" or not window.undated:
+        if window.after:
+            qs = qs.filter(appointment_date__gte=window.after)
+        if window.before:
+            qs = qs.filter(appointment_date__lt=window.before)
+        if dates == "dated" and not (window.after or window.before):
+            qs = qs.filter(appointment_date__isnull=False)
+    elif window.after:  # from today on, and the appointments that have no date yet (Needs Proctor): they need attention too
+        qs = qs.filter(Q(appointment_date__gte=window.after) | Q(appointment_date__isnull=True))
     for term in (filters.get("q") or "").lower().split():
         qs = qs.filter(search_text__contains=term)
     return qs
 
 
-def appointment_order(qs: QuerySet[Appointment], sort: str | None) -> QuerySet[Appointment]:
-    """Any column, ascending or descending (`-key`); nulls last either way; `sid` breaks ties so paging is stable."""
+def sort_of(filters: dict) -> str:
+    """The list's sort key (with "-" for descending): ?sort=, else the default of ?when=."""
+    sort = filters.get("sort") or DEFAULT_SORT_FOR_WHEN.get(filters.get("when") or "", DEFAULT_SORT)
+    return sort if sort.lstrip("-") in SORT_KEYS else DEFAULT_SORT
+
+
+_NULLABLE = {f.name for f in Appointment._meta.get_fields() if getattr(f, "null", False)}
+
+
+def appointment_order(qs: QuerySet[Appointment], sort: str | None, *, dated: bool = False) -> QuerySet[Appointment]:
+    """Any column, ascending or descending (`-key`); nulls last either way; `sid` breaks ties so paging is stable.
+    NULLS LAST is written only for columns that can be null (and not for the date of `dated` rows): PostgreSQL reads
+    an index backwards as DESC NULLS FIRST, so a needless NULLS LAST on a descending sort would sort every row."""
     sort = sort or DEFAULT_SORT
     if sort.lstrip("-") not in SORT_KEYS:
         sort = DEFAULT_SORT
     descending = sort.startswith("-")
     key = sort.lstrip("-")
     column = SORT_KEYS.get(key, SORT_KEYS[DEFAULT_SORT])
-    expr = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+    if column in _NULLABLE and not (dated and column == "appointment_date"):
+        expr = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+    else:
+        expr = F(column).desc() if descending else F(column).asc()
     order = [expr]
     if key == "learner":
         order.append(F("learner_first_name").desc() if descending else F("learner_first_name").asc())
@@ -83,30 +128,161 @@ def appointment_order(qs: QuerySet[Appointment], sort: str | None) -> QuerySet[A
 
 def appointment_list(*, user, filters: dict) -> QuerySet[Appointment]:
     """The filtered, sorted appointments the user may see (the list page and the CSV export read this)."""
-    sort = filters.get("sort") or DEFAULT_SORT_FOR_WHEN.get(filters.get("when") or "", DEFAULT_SORT)
-    return appointment_order(appointment_filter(appointment_base(user=user), filters), sort)
+    return appointment_order(appointment_filter(appointment_base(user=user), filters), sort_of(filters))
+
+
+COUNT_BOUND = 10_000  # a filter the per-day counts cannot answer is counted up to this many rows, then "10,000+"
 
 
 @dataclass
 class Overview:
     """What the list shows above its rows: the total, the count per status, and (local day, status, count) rows
-    for the chart (day None = no date)."""
+    for the chart (day None = no date). `exact` False: more than COUNT_BOUND appointments match a filter the
+    per-day counts cannot answer; `total` is then COUNT_BOUND, and the status counts and the chart are unknown.
+    `source`: "counts" (the per-day counts table), "rows" (the matching rows, all counted)."""
 
     total: int
     status_counts: dict[str, int]
     per_day: list[tuple]
+    exact: bool = True
+    source: str = "rows"
+
+    @property
+    def display(self) -> str:
+        return f"{self.total:,}" if self.exact else f"{COUNT_BOUND:,}+"
+
+    @property
+    def undated(self) -> int:
+        return sum(n for day, _status, n in self.per_day if day is None)
 
 
 def appointment_overview(*, user, filters: dict, qs: QuerySet[Appointment] | None = None) -> Overview:
-    """The list's total, per-status counts and chart data for a filter: the ONE place the list aggregates over
-    every matching row (today one GROUP BY local day × status of the filtered rows). Replace the internals (e.g.
-    with per-day × status counts kept by the sync) without touching the view; `qs` = appointment_list(...) when
-    the caller already built it."""
+    """The list's total, per-status counts and chart data for a filter, in ONE query whatever the number of rows:
+    - from the per-day × status counts (appointments/counts.py) when they can answer: no text filter or search, at
+      most one of the picker filters (course, exam, offering, type, review status, exam status; an instructor's
+      courses count as the course filter), any status and dates. Days cut by a bound that is not a local midnight
+      are counted from their rows (one day's rows at most, added to the same query);
+    - otherwise from the matching rows, read up to COUNT_BOUND + 1: exact up to COUNT_BOUND, else "10,000+".
+    `qs` = appointment_list(...) when the caller already built it."""
     if qs is None:
         qs = appointment_list(user=user, filters=filters)
-    per_day = appointment_per_day(qs)
-    counts = status_counts_from(per_day)
-    return Overview(sum(counts.values()), counts, per_day)
+    plan = _counts_plan(user=user, filters=filters)
+    if plan is not None:
+        dim, values = plan
+        if not values:  # an instructor without courses, or a course they do not teach
+            return Overview(0, status_counts_from([]), [], source="counts")
+        overview = _overview_from_counts(dim, values, filters, qs)
+        if overview is not None:
+            return overview
+    return _overview_from_rows(qs)
+
+
+def _counts_plan(*, user, filters: dict) -> tuple[str, list[str]] | None:
+    """(dimension, values) of the per-day counts that answer `filters` for this user, or None."""
+    if any(filters.get(name) for name in TEXT_FILTERS) or (filters.get("q") or "").split():
+        return None
+    picked = [(dim, filters[name]) for name, dim in counts.FILTER_DIMENSIONS.items() if filters.get(name)]
+    scope = visible_course_sids(user)
+    if scope is not ALL:
+        if not picked:
+            return "course", sorted(scope)
+        if len(picked) == 1 and picked[0][0] == "course":
+            return "course", [picked[0][1]] if picked[0][1] in scope else []
+        return None
+    if len(picked) > 1:
+        return None
+    return (picked[0][0], [picked[0][1]]) if picked else (counts.ALL, [""])
+
+
+def _day_split(window: DateWindow, zone) -> tuple[date | None, date | None, list[tuple[datetime, datetime]]]:
+    """(first whole day, day after the last whole day, [(start, end) of the cut days]) of a date window: whole local
+    days come from the counts, a day cut by a bound inside it from its rows."""
+    a, b = window.after, window.before
+    lo = hi = None
+    cut_a = cut_b = None
+    if a is not None:
+        day = counts.local_day(a, zone)
+        if a == counts.day_start(day, zone):
+            lo = day
+        else:
+            lo = counts.next_day(day)
+            cut_a = (a, counts.day_start(lo, zone))
+    if b is not None:
+        hi = counts.local_day(b, zone)
+        if b != counts.day_start(hi, zone):
+            cut_b = (counts.day_start(hi, zone), b)
+    if cut_a and cut_b and cut_a[1] > cut_b[0]:  # both bounds inside one day
+        cuts = [(a, b)]
+    else:
+        cuts = [cut for cut in (cut_a, cut_b) if cut]
+        cuts = [(max(s, a) if a else s, min(e, b) if b else e) for s, e in cuts]
+    return lo, hi, [(s, e) for s, e in cuts if s < e]
+
+
+def _overview_from_counts(dim: str, values: list[str], filters: dict, qs: QuerySet[Appointment]) -> Overview | None:
+    """One UNION query: the counts of the whole days, the rows of cut days, and the counts' zone (None when the
+    counts are not in the dashboard's zone: the caller counts rows instead)."""
+    zone = timezones.dashboard_zone()
+    window = date_window(filters)
+    lo, hi, cuts = _day_split(window, zone)
+    table = AppointmentDayCount.objects.filter(dim=dim)
+    table = table.filter(value=values[0]) if len(values) == 1 else table.filter(value__in=values)
+    if filters.get("status"):
+        table = table.filter(status=filters["status"])
+    days = Q(day__gt=counts.UNDATED)
+    if lo is not None:
+        days &= Q(day__gte=lo)
+    if hi is not None:
+        days &= Q(day__lt=hi)
+    if window.undated:
+        days |= Q(day=counts.UNDATED)
+    parts = []
+    if not (lo is not None and hi is not None and lo >= hi) or window.undated:
+        parts.append(table.filter(days).annotate(kind=Value(0)).values_list("kind", "day", "status")
+                     .annotate(n=Sum("n")))
+    for start, end in cuts:
+        parts.append(qs.filter(appointment_date__gte=start, appointment_date__lt=end).order_by()
+                     .annotate(kind=Value(1), day=TruncDate("appointment_date", tzinfo=zone))
+                     .values_list("kind", "day", "status").annotate(n=Count("*")))
+    state = (AppointmentCountsState.objects.filter(pk=1)
+             .annotate(kind=Value(2), day=Value(None, output_field=DateField()), state_zone=F("zone"), n=Value(0))
+             .values_list("kind", "day", "state_zone", "n"))
+    rows = list(parts[0].union(*parts[1:], state, all=True)) if parts else list(state)
+    if not any(kind == 2 and status == str(zone.key) for kind, _day, status, _n in rows):
+        log.warning("The appointment counts are not in the dashboard's zone %s (or missing): counting rows until "
+                    "`manage.py appointment_counts --rebuild` or the next sync page rebuilds them.", zone.key)
+        return None
+    merged: dict[tuple, int] = {}
+    for kind, day, status, n in rows:
+        if kind == 2 or not n:
+            continue
+        if isinstance(day, str):
+            day = date.fromisoformat(day)
+        key = (None if day == counts.UNDATED else day, status)
+        merged[key] = merged.get(key, 0) + n
+    per_day = sorted(((day, status, n) for (day, status), n in merged.items()),
+                     key=lambda row: (row[0] is None, row[0] or date.min, row[1]))
+    status_counts = status_counts_from(per_day)
+    return Overview(sum(status_counts.values()), status_counts, per_day, source="counts")
+
+
+def _overview_from_rows(qs: QuerySet[Appointment]) -> Overview:
+    """Count the matching rows by local day and status, reading at most COUNT_BOUND + 1 of them."""
+    inner = (qs.order_by().annotate(day=TruncDate("appointment_date", tzinfo=timezones.dashboard_zone()))
+             .values_list("day", "status")[:COUNT_BOUND + 1])
+    try:
+        sql, params = inner.query.sql_with_params()
+    except EmptyResultSet:
+        return Overview(0, status_counts_from([]), [])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT day, status, COUNT(*) FROM ({sql}) matches GROUP BY day, status", params)
+        rows = cursor.fetchall()
+    if sum(n for *_, n in rows) > COUNT_BOUND:
+        return Overview(COUNT_BOUND, {status: None for status in vocabulary.APPOINTMENT_STATUSES}, [], exact=False)
+    per_day = sorted(((date.fromisoformat(day) if isinstance(day, str) else day, status, n) for day, status, n in rows),
+                     key=lambda row: (row[0] is None, row[0] or date.min, row[1]))
+    status_counts = status_counts_from(per_day)
+    return Overview(sum(status_counts.values()), status_counts, per_day)
 
 
 def appointment_status_counts(qs: QuerySet[Appointment]) -> dict[str, int]:
@@ -122,15 +298,92 @@ def status_counts_from(rows) -> dict[str, int]:
 
 
 def appointment_per_day(qs: QuerySet[Appointment]) -> list[tuple]:
-    """(local date or None, status, count), days in the dashboard's time zone. One scan of the filtered rows serves
-    both the per-status counts (sum over days, dateless rows included) and the chart (dated rows only)."""
+    """(local date or None, status, count), days in the dashboard's time zone, counting every matching row."""
     return list(
         qs.order_by()
         .annotate(day=TruncDate("appointment_date", tzinfo=timezones.dashboard_zone()))
-        # COUNT(*), not COUNT(id): with nothing but indexed columns in the query, the database can answer from the
-        # appt_enum_date index alone (an index-only scan; docs/appointments-indexes.md)
         .values_list("day", "status").annotate(n=Count("*")).order_by("day")
     )
+
+
+def appointment_page(*, user, filters: dict, overview: Overview, page: int, per_page: int) -> tuple[list, bool]:
+    """The rows of one page (LIST_COLUMNS only) and whether a next page exists, read through an index whatever
+    the page: sorted by date, the rows with a date and those without are read apart (each a plain index range; no
+    OR), and a deep page starts at its day (the overview's per-day counts say where); other sorts read from the
+    nearer end (the last page is as cheap as the first)."""
+    sort = sort_of(filters)
+    offset = (page - 1) * per_page
+    base = appointment_base(user=user)
+    if sort.lstrip("-") == "appointmentDate":
+        return _date_sorted_page(base, filters, overview, sort, offset, per_page)
+    ordered = appointment_order(appointment_filter(base, filters), sort).only(*LIST_COLUMNS)
+    if overview.exact:
+        if offset > overview.total // 2:  # nearer the end: read backwards from there
+            remaining = overview.total - offset
+            take = min(per_page, remaining)
+            rows = list(ordered.reverse()[remaining - take:remaining])[::-1] if take > 0 else []
+        else:
+            rows = list(ordered[offset:offset + per_page])
+        return rows, offset + per_page < overview.total
+    rows = list(ordered[offset:offset + per_page + 1])
+    return rows[:per_page], len(rows) > per_page
+
+
+def _date_sorted_page(base, filters, overview: Overview, sort: str, offset: int, per_page: int):
+    zone = timezones.dashboard_zone()
+    descending = sort.startswith("-")
+    window = date_window(filters)
+    dated = appointment_order(appointment_filter(base, filters, dates="dated"), sort, dated=True).only(*LIST_COLUMNS)
+    undated = appointment_filter(base, filters, dates="undated").order_by("sid").only(*LIST_COLUMNS)
+    if not overview.exact:
+        need = offset + per_page + 1
+        if not window.undated:
+            rows = list(dated[offset:need])
+        else:  # dated first, then undated: read both up to the page's end, in one query
+            rows = _in_parts([dated[:need], undated[:need]], descending)[offset:need]
+        return rows[:per_page], len(rows) > per_page
+    n_dated = overview.total - overview.undated
+    parts = []
+    if offset < n_dated:
+        seek, skip = dated, offset
+        days: dict[date, int] = {}
+        for day, _status, n in overview.per_day:
+            if day is not None:
+                days[day] = days.get(day, 0) + n
+        before = 0
+        for day in sorted(days, reverse=descending):
+            if before + days[day] > offset:
+                break
+            before += days[day]
+        if before:  # start at the page's day instead of skipping every row before it
+            bound = (Q(appointment_date__lt=counts.day_start(counts.next_day(day), zone)) if descending
+                     else Q(appointment_date__gte=counts.day_start(day, zone)))
+            seek, skip = dated.filter(bound), offset - before
+        parts.append(seek[skip:skip + min(per_page, n_dated - offset)])
+    if window.undated and overview.undated and offset + per_page > n_dated:
+        parts.append(undated[max(0, offset - n_dated):offset + per_page - n_dated])
+    return _in_parts(parts, descending), offset + per_page < overview.total
+
+
+def _in_parts(parts: list[QuerySet], descending: bool) -> list:
+    """Rows of consecutive parts of one order (dated rows by date, then undated rows by sid), in one query: each part
+    keeps its own ORDER BY and LIMIT inside a UNION ALL (a form both PostgreSQL and SQLite accept)."""
+    if len(parts) == 1:
+        return list(parts[0])
+    sqls, params = [], []
+    for i, part in enumerate(parts):
+        try:
+            sql, part_params = part.annotate(part=Value(i)).query.sql_with_params()
+        except EmptyResultSet:
+            continue
+        sqls.append(f"SELECT * FROM ({sql}) AS part{i}")
+        params.extend(part_params)
+    if not sqls:
+        return []
+    rows = list(Appointment.objects.raw(" UNION ALL ".join(sqls), params))
+    dated = sorted((r for r in rows if r.part == 0), key=lambda r: r.sid)
+    dated.sort(key=lambda r: r.appointment_date, reverse=descending)
+    return dated + sorted((r for r in rows if r.part != 0), key=lambda r: r.sid)
 
 
 def appointment_get(*, user, sid: str) -> Appointment:

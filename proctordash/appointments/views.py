@@ -61,13 +61,15 @@ def _sort_headers(form: AppointmentFilterForm) -> list[dict]:
     return headers
 
 
-def _page_links(form: AppointmentFilterForm, page: int, last_page: int) -> dict:
+def _page_links(form: AppointmentFilterForm, page: int, last_page: int | None, more: bool) -> dict:
+    """`last_page` None: the total is shown as "10,000+" (no Last link); `more`: a next page exists."""
     def url(n: int) -> str:
         return "?" + form.query(drop=(), page=n if n > 1 else None)
 
     return {
         "first": url(1) if page > 1 else None, "prev": url(page - 1) if page > 1 else None,
-        "next": url(page + 1) if page < last_page else None, "last": url(last_page) if page < last_page else None,
+        "next": url(page + 1) if more else None,
+        "last": url(last_page) if last_page and page < last_page else None,
     }
 
 
@@ -140,21 +142,23 @@ def appointment_list(request: HttpRequest) -> TemplateResponse:
         overview = selectors.appointment_overview(user=request.user, filters=filters, qs=qs)
         total = overview.total
         per_page = filters.get("per_page") or DEFAULT_PER_PAGE
-        last_page = max(1, -(-total // per_page))
-        page = min(filters.get("page") or 1, last_page)  # past the end: the last page, as Paginator.get_page does
-        rows = list(qs.only(*selectors.LIST_COLUMNS)[(page - 1) * per_page: page * per_page])
+        # past the end: the last page, as Paginator.get_page does (a total shown as "10,000+" has no known end)
+        last_page = max(1, -(-total // per_page)) if overview.exact else None
+        page = min(filters.get("page") or 1, last_page or (filters.get("page") or 1))
+        rows, more = selectors.appointment_page(user=request.user, filters=filters, overview=overview, page=page,
+                                                per_page=per_page)
         chart = charts.build_chart(overview.per_day)
         chart.link = lambda after, before: "?" + form.query(appointmentAfter=after, appointmentBefore=before,
                                                             when=None)
         context.update(
-            rows=rows, total=total, total_display=f"{total:,}",
+            rows=rows, total=total, total_display=overview.display, overview_exact=overview.exact,
             status_chips=_status_chips(form, overview.status_counts),
             page=page, last_page=last_page, per_page=per_page, per_page_choices=PER_PAGE_CHOICES,
-            first_row=(page - 1) * per_page + 1 if total else 0, last_row=min(page * per_page, total),
+            first_row=(page - 1) * per_page + 1 if rows else 0, last_row=(page - 1) * per_page + len(rows),
             chart=chart,
             sort=form.sort_key,
             export_url=reverse("appointments:export") + ("?" + query if (query := form.query()) else ""),
-            headers=_sort_headers(form), pages=_page_links(form, page, last_page),
+            headers=_sort_headers(form), pages=_page_links(form, page, last_page, more),
             per_page_links=[(n, "?" + form.query(per_page=n if n != DEFAULT_PER_PAGE else None), n == per_page)
                             for n in PER_PAGE_CHOICES],
         )

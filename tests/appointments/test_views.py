@@ -201,10 +201,14 @@ def test_list_query_count_is_constant(client_for, coordinator, instructor_a, dja
     # no sync yet: the three picker tables and the exams' windows (first and last appointment per exam, which tell
     # apart exams of one title) are read, still a constant count
     UpstreamState.objects.all().delete()
+    AppointmentFactory(status="Closed")
     with django_assert_num_queries(11):
         client.get("/appointments/?status=Scheduled&sort=-learner")
     with django_assert_num_queries(11):
         client.get("/appointments/?status=Closed&per_page=200")
+    # the counts say nothing matches: no rows to read
+    with django_assert_num_queries(4):
+        client.get("/appointments/?status=Cancelled", **HTMX)
 
 
 def test_pickers_are_cached_per_sync_generation_and_course_scope(client_for, coordinator, instructor_a, instructor_b):
