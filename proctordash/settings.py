@@ -149,6 +149,11 @@ if DATABASE_URL:
         }
     except Exception:  # dj-database-url raises several types; never echo the URL (it may hold a password)
         raise ConfigurationError("DATABASE_URL is not a database URL dj-database-url understands") from None
+    if DATABASES["default"].get("ENGINE") == "django.db.backends.sqlite3":
+        # As the embedded default below: processes sharing the file (a Celery worker beside the web) take the write
+        # lock when a transaction begins and wait for it, instead of failing with "database is locked".
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"})
 else:
     DATABASES = {
         "default": {
@@ -363,6 +368,13 @@ DEVELOPMENT = DEBUG
 DEBUG = DEVELOPMENT and envbool("DJANGO_DEBUG_PAGES", False)
 WHITENOISE_USE_FINDERS = DEVELOPMENT
 WHITENOISE_AUTOREFRESH = DEVELOPMENT
+
+# --- exams: bulk change jobs (proctordash/exams/bulk.py) -----------------------------------------------------------
+# A bulk change job whose worker gave no sign of life for this long is taken over by another worker (it was killed).
+BULK_JOB_STALE_AFTER = envint("BULK_JOB_STALE_AFTER", 60, minimum=2)
+CELERY_BEAT_SCHEDULE["exams-resume-bulk-changes"] = {
+    "task": "proctordash.exams.tasks.resume_bulk_changes_task", "schedule": float(BULK_JOB_STALE_AFTER),
+}
 
 # --- monitoring: live monitor thresholds, readiness window, alert e-mails (proctordash/monitoring/) ----------------
 MONITOR_POLL_SECONDS = envint("MONITOR_POLL_SECONDS", 15, minimum=5)

@@ -127,7 +127,12 @@ class BulkChange(models.Model):
 
     Each configuration is a BulkChangeItem with its own outcome, so a failure on one is retried alone. The change
     itself is stored as data (`change`: {"kind": …, parameters}), never as a form, so a retry applies exactly what was
-    previewed."""
+    previewed.
+
+    The work (previews, then saves) is done by a Celery job (exams/bulk.py `bulk_run`, task
+    `exams.tasks.run_bulk_change_task`); the database is its queue: items waiting for a preview are "queued", items
+    the user asked to apply are `wanted`. One worker at a time holds the job (`runner` + `heartbeat_at`, a lease
+    taken by a conditional UPDATE); a lease whose heartbeat stopped (the worker was killed) is taken over."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                              related_name="bulk_changes")
@@ -136,6 +141,14 @@ class BulkChange(models.Model):
     reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)  # first "Apply" (None while only previewed)
+    runner = models.CharField(max_length=64, blank=True)  # token of the worker holding the job, "" when none does
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # the holder's last sign of life
+    enqueued_at = models.DateTimeField(null=True, blank=True)  # last time a task was sent for this job
+    round_total = models.PositiveIntegerField(default=0)  # items in the current round of work (the progress bar)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
 
     class Meta:
         ordering = ["-created_at"]
@@ -145,43 +158,83 @@ class BulkChange(models.Model):
 
 
 class BulkChangeItem(models.Model):
-    """One configuration of a bulk change. States: pending (previewed, not sent) → sending (claimed by a conditional
-    UPDATE, so two clicks never send twice) → saved | unchanged | conflict | locked | confirm | failed. Only pending
-    and failed (and a sending claim older than a few minutes: a worker died) may be claimed again."""
+    """One configuration of a bulk change.
+
+    States: queued (waiting for its preview) → previewing → pending (previewed; nothing sent) | unchanged | locked |
+    failed (no preview). Asked to apply (`wanted`): pending/failed/confirm/cancelled → sending (claimed by a
+    conditional UPDATE, so two workers or two clicks never send twice) → saved | unchanged | conflict | locked |
+    confirm (open now or opening within 24 h, not confirmed) | failed. A cancel turns what was not sent yet into
+    cancelled. For people these group into four states (`state`): pending, changed, failed, skipped."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for its preview"
+        PREVIEWING = "previewing", "Being previewed"
         PENDING = "pending", "Not applied yet"
         SENDING = "sending", "Being applied"
-        SAVED = "saved", "Saved"
-        UNCHANGED = "unchanged", "Already so (nothing to send)"
-        CONFLICT = "conflict", "Conflict: changed upstream since the preview"
-        LOCKED = "locked", "Locked upstream"
-        CONFIRM = "confirm", "Needs confirmation (opens within 24 h)"
+        SAVED = "saved", "Changed"
+        UNCHANGED = "unchanged", "Skipped: already so, nothing to send"
+        CONFLICT = "conflict", "Skipped: changed in SmarterProctoring since the preview"
+        LOCKED = "locked", "Skipped: locked in SmarterProctoring"
+        CONFIRM = "confirm", "Skipped: needs your confirmation"
+        CANCELLED = "cancelled", "Skipped: cancelled before it was sent"
         FAILED = "failed", "Failed"
+
+    class Guard(models.TextChoices):
+        NONE = "", "No guard"
+        OPEN = "open", "The exam is open now"
+        SOON = "soon", "The exam opens within 24 hours"
+        LOCKED = "locked", "The configuration is locked"
+
+    STATE = {  # status → what people read: pending, changed, failed, skipped
+        "queued": "pending", "previewing": "pending", "pending": "pending", "sending": "pending",
+        "saved": "changed", "failed": "failed", "unchanged": "skipped", "conflict": "skipped", "locked": "skipped",
+        "confirm": "skipped", "cancelled": "skipped",
+    }
 
     bulk = models.ForeignKey(BulkChange, on_delete=models.CASCADE, related_name="items")
     course_sid = models.CharField(max_length=34)
     exam_sid = models.CharField(max_length=34)
     configuration_sid = models.CharField(max_length=34)
     exam_title = models.CharField(max_length=500, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    course_title = models.CharField(max_length=500, blank=True)  # the label read in the picker (told apart)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     message = models.CharField(max_length=1000, blank=True)
     base_values = models.JSONField(default=dict)  # fields.values_of at preview (password as a digest)
     base_hash = models.CharField(max_length=64, blank=True)
     diff = models.JSONField(default=list)  # fields.diff_rows(before, after): display texts, passwords masked
     preview_live = models.BooleanField(default=True)  # False: previewed from the cached copy (upstream was down)
+    guard = models.CharField(max_length=10, choices=Guard.choices, blank=True, default="")
+    confirmed = models.BooleanField(default=False)  # the user confirmed changing it although open / opening soon
+    wanted = models.BooleanField(default=False)  # the user asked to apply it and it has not been tried since
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")  # who asked to apply it (the history names them)
+    changed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     objects = ForUserQuerySet.as_manager()
 
     class Meta:
-        ordering = ["course_sid", "exam_title", "configuration_sid"]
+        ordering = ["course_title", "course_sid", "exam_title", "configuration_sid"]
         constraints = [models.UniqueConstraint(fields=["bulk", "configuration_sid"], name="bulk_item_once")]
 
     def __str__(self) -> str:
         return f"{self.configuration_sid} {self.status}"
 
     @property
-    def retryable(self) -> bool:
-        return self.status in (self.Status.FAILED, self.Status.CONFLICT, self.Status.CONFIRM, self.Status.PENDING)
+    def state(self) -> str:
+        return self.STATE.get(self.status, "pending")
+
+    @property
+    def previewed(self) -> bool:
+        return bool(self.base_hash)
+
+    @property
+    def appliable(self) -> bool:
+        """May be asked to apply: previewed and not done, not skipped for a reason a retry cannot change."""
+        return self.previewed and self.status in (self.Status.PENDING, self.Status.FAILED, self.Status.CONFIRM,
+                                                  self.Status.CANCELLED)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.guard in (self.Guard.OPEN, self.Guard.SOON)

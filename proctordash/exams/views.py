@@ -591,7 +591,7 @@ def _require_coordinator(request: HttpRequest) -> None:
 @role_required(Role.COORDINATOR, Role.SUPPORT)
 @require_http_methods(["GET", "POST"])
 def bulk(request: HttpRequest):
-    """/exams/bulk/: pick configurations (whole courses, offerings or single ones) and one change → a preview."""
+    """/exams/bulk/: pick configurations (whole courses, offerings or single ones) and one change → a preview job."""
     from proctordash.exams import bulk as bulk_services
     from proctordash.exams.forms import BulkChangeForm
     from proctordash.exams.models import BulkChange
@@ -611,59 +611,139 @@ def bulk(request: HttpRequest):
             pick_error = (f"Configurations: {len(targets)} picked; at most {bulk_services.MAX_ITEMS} per bulk "
                           "change. Pick fewer and run it twice.")
         if form.is_valid() and not pick_error:
-            change = bulk_services.bulk_preview(user=request.user, change=form.change(), targets=targets,
-                                                reason=form.cleaned_data.get("reason") or "")
+            change = bulk_services.bulk_start(user=request.user, change=form.change(), targets=targets,
+                                              reason=form.cleaned_data.get("reason") or "")
             return redirect("exams:bulk_detail", bulk_id=change.pk)
-    recent = BulkChange.objects.select_related("user")[:10]
+    recent = list(BulkChange.objects.select_related("user")[:10])
+    states = bulk_services.bulk_recent_states([b.pk for b in recent])
+    for b in recent:
+        b.states = states.get(b.pk, {})
     return TemplateResponse(request, "exams/bulk.html", {
         "groups": groups, "form": form, "picked": picked, "pick_error": pick_error, "recent": recent,
-        "can_apply": user_role(request.user) == Role.COORDINATOR})
+        "can_apply": user_role(request.user) == Role.COORDINATOR,
+        "picked_count": len(set(picked["configuration"])), "max_items": bulk_services.MAX_ITEMS})
 
 
 def _bulk_get(bulk_id: int):
     from proctordash.exams.models import BulkChange
 
-    change = BulkChange.objects.filter(pk=bulk_id).select_related("user").first()
+    change = BulkChange.objects.filter(pk=bulk_id).select_related("user", "cancelled_by").first()
     if change is None:
         raise Http404("No such bulk change")
     return change
 
 
+BULK_SHOW = {"all": "All", "changed": "Changed", "failed": "Failed", "skipped": "Skipped", "pending": "Pending"}
+
+
+def _bulk_context(request: HttpRequest, change, *, show: str = "all") -> dict:
+    from proctordash.exams import bulk as bulk_services
+    from proctordash.exams.models import BulkChangeItem
+    from proctordash.exams.names import names_for
+
+    progress = bulk_services.bulk_progress(change)
+    items = list(change.items.select_related("requested_by"))
+    missing = [i for i in items if not i.course_title or not i.exam_title]
+    if missing:  # items recorded before names were kept on them
+        names = names_for(course_sids={i.course_sid for i in missing}, exam_sids={i.exam_sid for i in missing})
+        for i in missing:
+            i.course_title = i.course_title or names.course(i.course_sid)
+            i.exam_title = i.exam_title or names.exam(i.exam_sid)
+    show = show if show in BULK_SHOW and not progress.active else "all"
+    shown = [i for i in items if show == "all" or i.state == show]
+    changed = [i for i in items if i.status == BulkChangeItem.Status.SAVED]
+    can_apply = user_role(request.user) == Role.COORDINATOR
+    appliable = [i for i in items if i.appliable]
+    return {
+        "bulk": change, "items": shown, "all_count": len(items), "progress": progress, "changed": changed,
+        "show": show, "show_choices": BULK_SHOW, "can_apply": can_apply,
+        "to_apply": len(appliable), "to_confirm": [i for i in appliable if i.needs_confirmation],
+        "failed_count": progress.states.get("failed", 0),
+        "poll_since": f"{max((i.updated_at.timestamp() for i in items), default=0):.6f}",
+    }
+
+
 @role_required(Role.COORDINATOR, Role.SUPPORT)
 def bulk_detail(request: HttpRequest, bulk_id: int):
-    """A bulk change: before → after per configuration, then each one's outcome; apply / retry buttons."""
+    """A bulk change: before → after per configuration, the job's progress, then each one's outcome; apply, retry
+    and cancel buttons. Works without JavaScript (a refresh link, and the page refreshes itself while the job
+    runs); with htmx the progress is polled from `bulk_progress`."""
     from proctordash.exams import bulk as bulk_services
 
     change = _bulk_get(bulk_id)
-    items = list(change.items.all())
-    counts = bulk_services.bulk_summary(change)
-    return TemplateResponse(request, "exams/bulk_detail.html", {
-        "bulk": change, "items": items, "counts": counts,
-        "can_apply": user_role(request.user) == Role.COORDINATOR,
-        "to_apply": sum(1 for i in items if i.status in ("pending", "failed", "confirm") and i.base_hash),
-        "needs_confirm": any("24 hours" in i.message for i in items if i.status in ("pending", "confirm")),
-    })
+    bulk_services.bulk_resume_stale(bulk_id=change.pk)
+    return TemplateResponse(request, "exams/bulk_detail.html",
+                            _bulk_context(request, change, show=request.GET.get("show", "all")))
+
+
+@role_required(Role.COORDINATOR, Role.SUPPORT)
+def bulk_progress(request: HttpRequest, bulk_id: int):
+    """The page's poll (htmx, every second while the job has work): 204 when nothing changed since version `v`;
+    else the status box and the rows that changed (out of band); when the job has finished, the whole job region
+    (the buttons come back). A job whose worker died is sent again from here."""
+    from proctordash.exams import bulk as bulk_services
+
+    change = _bulk_get(bulk_id)
+    progress = bulk_services.bulk_progress(change)
+    if progress.stalled or progress.waiting:
+        bulk_services.bulk_resume_stale(bulk_id=change.pk)
+    if request.GET.get("v") == progress.version:
+        return HttpResponse(status=204)
+    if not request.htmx:
+        return redirect("exams:bulk_detail", bulk_id=change.pk)
+    ctx = _bulk_context(request, change)
+    since = request.GET.get("since", "")
+    try:
+        since_ts = float(since)
+    except ValueError:
+        since_ts = 0.0
+    ctx["changed_rows"] = [i for i in ctx["items"] if i.updated_at.timestamp() > since_ts]
+    ctx["finished"] = not ctx["progress"].active
+    return TemplateResponse(request, "exams/bulk_detail.html#bulk-poll", ctx)
 
 
 @role_required(Role.COORDINATOR, Role.SUPPORT)
 @require_POST
 def bulk_apply(request: HttpRequest, bulk_id: int):
-    """Apply to every item not done yet, or (item=<id>) retry one item alone; `rebase` re-previews one item."""
+    """Ask the job to apply every previewed item not done yet, or (item=<id>) one item alone; `action=rebase`
+    previews one item again, `action=retry_failed` retries the failed ones. Guarded exams (open now, opening
+    within 24 h) go only with their confirmation: `confirm_item=<id>` (one per exam) or `confirm=1` (all)."""
     from proctordash.exams import bulk as bulk_services
 
     _require_coordinator(request)
     change = _bulk_get(bulk_id)
     item_id = request.POST.get("item", "")
     item_ids = {int(item_id)} if item_id.isdecimal() else None
-    if request.POST.get("action") == "rebase" and item_ids:
+    action = request.POST.get("action", "apply")
+    if action == "rebase" and item_ids:
         item = change.items.filter(pk__in=item_ids).first()
         if item is None:
             raise Http404("No such item")
-        bulk_services.bulk_item_rebase(item=item)
-        messages.info(request, "Preview refreshed from the configuration as it is now; apply it when it looks right.")
+        if bulk_services.bulk_item_rebase(item=item):
+            messages.info(request, f"Previewing “{item.exam_title or 'this exam'}” again on the configuration as it is "
+                                   "now; apply it when the preview looks right.")
+    elif action == "retry_failed":
+        again, preview = bulk_services.bulk_retry_failed(bulk=change, user=request.user)
+        parts = ([f"{again} failed save{'s' if again != 1 else ''} retried"] if again else []) + (
+            [f"{preview} failed preview{'s' if preview != 1 else ''} redone"] if preview else [])
+        messages.info(request, ("; ".join(parts) + ".") if parts else "Nothing has failed: nothing to retry.")
     else:
-        bulk_services.bulk_apply(bulk=change, user=request.user, confirmed=request.POST.get("confirm") == "1",
-                                 item_ids=item_ids)
-        counts = bulk_services.bulk_summary(change)
-        messages.info(request, "Applied: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
+        confirm_ids = {int(v) for v in request.POST.getlist("confirm_item") if v.isdecimal()}
+        n = bulk_services.bulk_apply_request(bulk=change, user=request.user, item_ids=item_ids,
+                                             confirm_ids=confirm_ids, confirm_all=request.POST.get("confirm") == "1")
+        messages.info(request, f"Applying the change to {n} configuration{'s' if n != 1 else ''}; this page shows "
+                               "each one's outcome as it comes." if n else "Nothing left to apply.")
+    return redirect("exams:bulk_detail", bulk_id=change.pk)
+
+
+@role_required(Role.COORDINATOR, Role.SUPPORT)
+@require_POST
+def bulk_cancel(request: HttpRequest, bulk_id: int):
+    """Stop the job: what was not sent yet is not sent (the configuration being saved at this moment finishes)."""
+    from proctordash.exams import bulk as bulk_services
+
+    _require_coordinator(request)
+    change = _bulk_get(bulk_id)
+    bulk_services.bulk_cancel(bulk=change, user=request.user)
+    messages.info(request, "Cancelling: nothing that was not sent yet will be sent.")
     return redirect("exams:bulk_detail", bulk_id=change.pk)

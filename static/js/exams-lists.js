@@ -47,3 +47,40 @@
   document.addEventListener("DOMContentLoaded", function () { wireCopy(document); });
   document.addEventListener("htmx:afterSettle", function () { wireCopy(document); });
 })();
+// Bulk change picker: narrow the course list as you type (without JavaScript every course is listed).
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.querySelector("[data-bulk-filter]");
+    if (!box) { return; }
+    box.hidden = false;
+    var input = box.querySelector("input");
+    var count = document.getElementById("bulk-filter-count");
+    var courses = Array.prototype.slice.call(document.querySelectorAll("#bulk-courses details.bulk-course"));
+    input.addEventListener("input", function () {
+      var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
+      courses.forEach(function (d) {
+        var text = d.getAttribute("data-search") || "";
+        var match = words.every(function (w) { return text.indexOf(w) !== -1; });
+        d.hidden = !match;
+        if (match) { shown += 1; if (words.length) { d.open = true; } }
+      });
+      count.textContent = words.length ? shown + " of " + courses.length + " courses" : "";
+    });
+  });
+})();
+
+// Bulk change job: when the poll brings the finished job, move focus to its status and say how it ended.
+document.addEventListener("htmx:oobAfterSwap", function (event) {
+  "use strict";
+  var el = event.detail && event.detail.target;
+  if (!el || el.id !== "bulk-job") { return; }
+  var job = document.getElementById("bulk-job");
+  var heading = job && job.querySelector("#bulk-status-h");
+  var announcer = document.getElementById("announcer");
+  if (heading) {
+    heading.focus({preventScroll: true});
+    if (announcer) { announcer.textContent = heading.textContent.trim(); }
+  }
+});

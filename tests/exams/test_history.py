@@ -52,9 +52,11 @@ def every_path(world, clean_sandbox, sp, coordinator, instructor_of):
     # 2. a bulk change (coordinator)
     groups = bulk_services.bulk_candidates(user=coordinator)
     targets = bulk_services.targets_of(groups, courses=[], offerings=[], configurations=[bulk_cfg.sid])
-    bulk = bulk_services.bulk_preview(user=coordinator, change={"kind": "duration", "minutes": 77}, targets=targets,
-                                      reason="Bulk save", client=sp)
-    bulk_services.bulk_apply(bulk=bulk, user=coordinator, client=sp)
+    bulk = bulk_services.bulk_start(user=coordinator, change={"kind": "duration", "minutes": 77}, targets=targets,
+                                    reason="Bulk save", enqueue=False)
+    bulk_services.bulk_run(bulk_id=bulk.pk, client=sp)  # the worker's preview
+    bulk_services.bulk_apply_request(bulk=bulk, user=coordinator, confirm_all=True, enqueue=False)
+    bulk_services.bulk_run(bulk_id=bulk.pk, client=sp)  # the worker's saves
     assert bulk.items.get().status == "saved"
     # 3. outside ProctorDash: the vendor's screen, noticed when the configuration is read again
     raw = sp.get_configuration(**outside_cfg.args()).raw

@@ -1,0 +1,51 @@
+"""Celery tasks of the exams app: thin — ids in, one service call, retries and time limits declared here.
+
+- `run_bulk_change_task(bulk_id)`: the bulk change job (exams/bulk.py `bulk_run`). acks_late (settings), so a task
+  whose worker is killed is delivered again; the job's lease and per-item claims make a second delivery harmless.
+- `resume_bulk_changes_task()`: the sweep (beat) that resends jobs left without a live worker.
+- `check_drift_task()`: the periodic drift check (exams/drift.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=30, soft_time_limit=3 * 3600,
+             time_limit=3 * 3600 + 60)
+def run_bulk_change_task(self, bulk_id: int) -> dict:
+    """Preview and apply what bulk change `bulk_id` has waiting. When another worker holds the job (for example a
+    worker that was killed, until its lease expires), try again a little later while work is left."""
+    from proctordash.exams import bulk
+
+    result = bulk.bulk_run(bulk_id=bulk_id)
+    if (not result.held or result.lease_lost) and bulk.bulk_has_work(bulk_id):
+        raise self.retry(countdown=max(2, bulk.stale_after().total_seconds() / 2))
+    if result.held and not result.cancelled and not result.lease_lost and bulk.bulk_has_work(bulk_id):
+        # stopped for a long rate-limit pause: come back after it
+        raise self.retry(countdown=max(5, bulk._upstream_paused_for()))
+    return {"bulk": bulk_id, "held": result.held, "previewed": result.previewed, "applied": result.applied,
+            "cancelled": result.cancelled}
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def resume_bulk_changes_task() -> list[int]:
+    """Resend the job of every recent bulk change that has work left and no live worker."""
+    from proctordash.exams.bulk import bulk_resume_stale
+
+    return bulk_resume_stale()
+
+
+@worker_ready.connect
+def _resume_bulk_changes_when_a_worker_starts(sender=None, **kwargs):
+    """A worker that starts (e.g. after the previous one was killed) picks up jobs left behind, without waiting for
+    the sweep. Never stops the worker from starting."""
+    try:
+        resume_bulk_changes_task.delay()
+    except Exception:  # noqa: BLE001
+        log.warning("could not queue the bulk change sweep at worker start", exc_info=True)
