@@ -371,10 +371,8 @@ WHITENOISE_AUTOREFRESH = DEVELOPMENT
 
 # --- exams: bulk change jobs (proctordash/exams/bulk.py) -----------------------------------------------------------
 # A bulk change job whose worker gave no sign of life for this long is taken over by another worker (it was killed).
+# The sweep that resends such jobs runs at this interval too (proctordash/sync/schedule.py).
 BULK_JOB_STALE_AFTER = envint("BULK_JOB_STALE_AFTER", 60, minimum=2)
-CELERY_BEAT_SCHEDULE["exams-resume-bulk-changes"] = {
-    "task": "proctordash.exams.tasks.resume_bulk_changes_task", "schedule": float(BULK_JOB_STALE_AFTER),
-}
 
 # --- monitoring: live monitor thresholds, readiness window, alert e-mails (proctordash/monitoring/) ----------------
 MONITOR_POLL_SECONDS = envint("MONITOR_POLL_SECONDS", 15, minimum=5)

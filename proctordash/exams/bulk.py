@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 MAX_ITEMS = 500  # a job, not a request: bounded so one bulk change stays reviewable on one page
 S = BulkChangeItem.Status
 APPLIABLE = [S.PENDING, S.FAILED, S.CONFIRM, S.CANCELLED]
-NEAR_OPEN = timedelta(hours=24)
 
 
 def stale_after() -> timedelta:
@@ -105,21 +104,20 @@ def change_apply(values: dict[str, Any], change: dict) -> tuple[dict[str, Any] |
 # --- guard rules (issue 16 item 3) ---------------------------------------------------------------------------------
 def exam_guard(values: dict[str, Any], *, locked: bool = False, new_values: dict[str, Any] | None = None,
                now: datetime | None = None) -> str:
-    """The guard that applies to changing this configuration now: "locked", "open" (the exam window is open now,
-    or the change opens it), "soon" (it opens within 24 hours, now or after the change) or "".
-
-    The same rules as the configuration page's (exams-config's `services.configuration_guard`, when it lands, is the
-    one place; this function then only maps its answer)."""
-    if locked:
-        return BulkChangeItem.Guard.LOCKED
+    """The guard that applies to changing this configuration now, by the configuration page's rules
+    (`services.configuration_guard`, the one place they live): "locked", "open" (the exam window is open now, or the
+    change opens it), "soon" (it opens within 24 hours, now or after the change) or ""."""
     now = now or timezone.now()
-    windows = [(F_.parse_date(values.get("examOpenDate")), F_.parse_date(values.get("examCloseDate")))]
-    if new_values:
-        windows.append((F_.parse_date(new_values.get("examOpenDate")), F_.parse_date(new_values.get("examCloseDate"))))
-    if any(opens is not None and opens <= now and (closes is None or now < closes) for opens, closes in windows):
+    guard = services.configuration_guard(raw={**values, "locked": locked}, new_values=new_values, now=now)
+    if guard.locked:
+        return BulkChangeItem.Guard.LOCKED
+    if guard.open_now:
         return BulkChangeItem.Guard.OPEN
-    if any(opens is not None and now < opens <= now + NEAR_OPEN for opens, _ in windows):
+    if guard.opens_soon:
         return BulkChangeItem.Guard.SOON
+    if guard.edit_opens_soon:
+        opens = F_.parse_date((new_values or {}).get("examOpenDate"))
+        return BulkChangeItem.Guard.OPEN if opens is not None and opens <= now else BulkChangeItem.Guard.SOON
     return BulkChangeItem.Guard.NONE
 
 
@@ -212,6 +210,16 @@ def targets_of(groups: list[CourseGroup], *, courses: list[str], offerings: list
 
 
 # --- requests (web): mark the work, send the job; never an upstream call -------------------------------------------
+JOB_TASK = "proctordash.exams.tasks.run_bulk_change_task"
+
+
+def _send_job(bulk_id: int) -> None:
+    """Send the job's task by name (exams.tasks imports this module, not the other way round)."""
+    from celery import current_app
+
+    current_app.send_task(JOB_TASK, args=[bulk_id])
+
+
 def _new_round(bulk_id: int, added: int) -> None:
     """Count a round of work for the progress bar: a new round when the job had nothing else left, else the work
     added makes the running round longer."""
@@ -232,10 +240,8 @@ def _enqueue(bulk_id: int, added: int, *, send: bool = True) -> None:
     BulkChange.objects.filter(pk=bulk_id).update(enqueued_at=timezone.now())
 
     def send_task() -> None:
-        from proctordash.exams.tasks import run_bulk_change_task
-
         try:
-            run_bulk_change_task.delay(bulk_id)
+            _send_job(bulk_id)
         except Exception:  # noqa: BLE001 - broker down: recorded, resent by bulk_resume_stale
             log.warning("bulk change %s: could not send the job now; it will be resent", bulk_id, exc_info=True)
             BulkChange.objects.filter(pk=bulk_id).update(enqueued_at=None)
@@ -389,10 +395,8 @@ class RunResult:
 
 def _upstream_paused_for() -> float:
     """Seconds SmarterProctoring asked everyone to wait (a 429 seen by the sync), 0 when none."""
-    try:
-        from proctordash.core.sync import upstream_paused_for
-    except ImportError:  # pragma: no cover - after the sync-app move
-        from proctordash.sync.engine import upstream_paused_for
+    from proctordash.sync.engine import upstream_paused_for
+
     try:
         return float(upstream_paused_for("smarterproctoring"))
     except Exception:  # noqa: BLE001 - Redis down: no pause known
@@ -602,10 +606,8 @@ def bulk_resume_stale(*, bulk_id: int | None = None, now=None) -> list[int]:
         if not bulk_has_work(pk):
             continue
         if BulkChange.objects.filter(pk=pk, enqueued_at=enqueued_at).update(enqueued_at=now):
-            from proctordash.exams.tasks import run_bulk_change_task
-
             try:
-                run_bulk_change_task.delay(pk)
+                _send_job(pk)
             except Exception:  # noqa: BLE001 - broker down: try again next time
                 log.warning("bulk change %s: could not resend the job", pk, exc_info=True)
                 BulkChange.objects.filter(pk=pk).update(enqueued_at=enqueued_at)

@@ -32,6 +32,10 @@ def beat_schedule(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "task": "proctordash.sync.tasks.sweep_abandoned_runs_task",
             "schedule": float(settings.get("SYNC_SWEEP_INTERVAL", 60)),
         },
+        "exams-resume-bulk-changes": {
+            "task": "proctordash.exams.tasks.resume_bulk_changes_task",
+            "schedule": float(settings.get("BULK_JOB_STALE_AFTER", 60)),
+        },
         "monitoring-check-alerts": {
             "task": "proctordash.monitoring.alert_tasks.check_alerts_task",
             "schedule": float(settings["MONITORING_ALERT_CHECK_INTERVAL"]),
