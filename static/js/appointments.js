@@ -25,6 +25,9 @@
   // A filter URL carries only the filters in use, so it reads well when shared (a plain GET sends every field).
   document.addEventListener("htmx:configRequest", function (event) {
     if (!event.detail.elt || event.detail.elt.id !== "filters") { return; }
+    if (document.querySelector("#filters .error-slot:not(:empty)")) {  // the answer must clear them
+      event.detail.headers["X-Filter-Errors-Shown"] = "1";
+    }
     var params = event.detail.parameters;
     var get = function (name) { return typeof params.get === "function" ? params.get(name) : params[name]; };
     if (get("appointmentAfter") || get("appointmentBefore")) {  // a typed range replaces the date tab

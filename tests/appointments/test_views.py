@@ -70,7 +70,14 @@ def test_htmx_request_gets_only_the_results_fragment(client_for, coordinator, ca
     assert html.lstrip().startswith('<section id="results"')
     assert "<html" not in html and 'id="filters"' not in html
     assert sids_in(response) == [cast_rows[0].sid]
+    # the error slots come out of band only when the page shows errors to clear (the script sends the header) ...
+    assert 'id="errors-learnerFirstName"' not in html
+    html = client_for(coordinator).get("/appointments/?learnerFirstName=ada", HTTP_X_FILTER_ERRORS_SHOWN="1",
+                                       **HTMX).content.decode()
     assert 'id="errors-learnerFirstName"' in html and 'hx-swap-oob="true"' in html  # errors cleared out of band
+    # ... or when this answer has errors to show
+    html = client_for(coordinator).get("/appointments/?learnerEmail=100%25", **HTMX).content.decode()
+    assert 'class="field-error"' in html.split('id="errors-learnerEmail"', 1)[1].split("</div>", 1)[0]
 
 
 def test_history_restore_request_gets_the_whole_page(client_for, coordinator, cast_rows):
