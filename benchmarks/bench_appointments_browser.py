@@ -108,6 +108,9 @@ def populate(n: int) -> None:
             Appointment.objects.bulk_create(batch)
             batch = []
     Appointment.objects.bulk_create(batch)
+    from proctordash.appointments.counts import counts_rebuild
+
+    counts_rebuild()  # the per-day × status counts the sync keeps (rows written here bypass the sync)
     UpstreamState.objects.create(upstream="smarterproctoring", last_success_at=now)
     staff_add(username="bench", role="coordinator", courses=[], password=base_bench.PASSWORD)
     get_user_model().objects.filter(username="bench").update(is_staff=True)
