@@ -1,28 +1,20 @@
-"""The list's rows are rendered in Python for speed (appointments/rendering.py); they must be the exact markup the
-template loop wrote, escaping included. The reference below is that loop, verbatim."""
+"""The list's rows are rendered in Python for speed (appointments/rendering.py): escaping, one line of cells per row,
+the full text of every shortened value in its title."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
-from django.template import Context, Template
-from django.test import RequestFactory
 from django.utils import timezone
 
 from proctordash.appointments import rendering, selectors
-from proctordash.core import timezones
 from proctordash.appointments.views import _flag_reviews
+from proctordash.core import timezones
 from tests.appointments.factories import AppointmentFactory
 
 # The rows were pinned to the template loop they replaced until the one-line rows of issue 14 changed the markup;
 # what matters of it is now asserted directly: escaping, one <tr> per row, the cells' classes and full-text titles.
-def squash(html: str) -> str:
-    """Whitespace between tags is layout only."""
-    return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).strip()
-
-
 @pytest.mark.parametrize("own_zone", ["", "Asia/Tokyo"])
 def test_python_rows_are_the_template_rows(coordinator, own_zone):
     coordinator.staff_profile.time_zone = own_zone
