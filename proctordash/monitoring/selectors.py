@@ -896,8 +896,10 @@ def readiness_groups(*, days: int, now: datetime | None = None) -> ReadinessBoar
                                               "Needs Proctor", date or opens))
     for key, (opens, closes, first_date) in sp_windows.items():
         exam = exams[key]
-        exam.open_now = opens is not None and opens <= now
-        exam.opens = opens if opens is not None else first_date
+        # Open now: its configuration's window holds this moment. A window that closed already (the vendor's data
+        # can disagree with a later appointment) does not make the exam "open now": it is listed by its appointment.
+        exam.open_now = opens is not None and opens <= now and (closes is None or closes > now)
+        exam.opens = opens if opens is not None and (exam.open_now or opens > now) else first_date
         exam.closes = closes
 
     pe_exams = ProctorExamExam.objects.filter(removed_at__isnull=True, status__in=["open", "draft"]).filter(

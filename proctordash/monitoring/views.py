@@ -428,8 +428,10 @@ def session_detail(request: HttpRequest, session_id: int) -> TemplateResponse:
         renderer = RowRenderer(request=request, since_iso=since.isoformat() if since else "")
         return HttpResponse(renderer.session(row))
     incidents = selectors.incidents_for(session_id, since=since)
+    live = selectors.session_unit(session_id, since=since, open_ids=set(), now=now)  # None once its exam closed
     return TemplateResponse(request, "monitoring/session.html", {
         "session": session, "incidents": incidents, "status_label": selectors.status_label(session.status),
+        "live": live, "group_label": selectors.GROUP_LABELS.get(live.group, "") if live else "",
         "checks": [(label, *selectors.check_state(getattr(session, column))) for column, label in selectors.SYSTEM_CHECKS],
     })
 

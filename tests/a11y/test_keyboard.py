@@ -149,3 +149,34 @@ def test_monitor_by_keyboard(sandbox, login_page, live_server, coordinator):
     expanded = page.eval_on_selector_all('a[aria-controls^="timeline-"][aria-expanded="true"]', "els => els.length")
     assert expanded >= 1, f"opening {toggle['text']!r} did not mark it expanded"
     assert_badges_have_text(page)
+
+
+def test_monitor_counts_expand_and_fold_by_keyboard_and_keep_focus(sandbox, login_page, live_server, support):
+    """An exam's count (not started, finished) opens with Enter; focus stays on its toggle, now "Hide", which folds
+    it again."""
+    from proctordash.sync import engine as sync
+    from proctordash.sync.passes import proctorexam_refresh
+
+    sandbox.set_faults()
+    sandbox.reset()
+    for key in sync.redis_client().scan_iter(f"{sync.KEY_PREFIX}*"):
+        sync.redis_client().delete(key)
+    proctorexam_refresh()
+    page = login_page(support)
+    page.goto(f"{live_server.url}/monitor/")
+    toggle = tab_until(page, lambda s: s["id"].startswith("x-c-") and s["text"] == "Show", limit=400)
+    bucket = toggle["id"].removeprefix("x-")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#{bucket}")).to_have_attribute("data-expanded", bucket.removeprefix("c-"))
+    state = focused(page)
+    assert state["id"] == toggle["id"] and state["text"] == "Hide", state
+    assert_visible_focus(state)
+    assert page.get_attribute(f"#{toggle['id']}", "aria-expanded") == "true"
+    rows_after = """id => { let n = 0, el = document.getElementById(id).nextElementSibling;
+                            while (el && el.matches('tbody.session')) { n++; el = el.nextElementSibling; } return n; }"""
+    assert page.evaluate(rows_after, bucket) >= 1  # the exam's sessions, right under its count
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#{bucket}")).not_to_have_attribute("data-expanded", bucket.removeprefix("c-"))
+    assert focused(page)["id"] == toggle["id"]
+    assert page.get_attribute(f"#{toggle['id']}", "aria-expanded") == "false"
+    assert page.evaluate(rows_after, bucket) == 0

@@ -91,3 +91,78 @@ def test_monitor_updates_itself_when_new_incidents_arrive(sandbox, login_page, l
     page.get_by_role("button", name="Resume updates").click()
     page.wait_for_timeout(2500)
     assert polls
+
+
+# --- across a sign-out or a role change (issue 15 item 3) -------------------------------------------------------------
+def _watched_monitor(login_page, live_server, user, settings, query=""):
+    from tests.monitoring.factories import ProctorExamExamFactory, StudentSessionFactory
+
+    settings.MONITOR_POLL_SECONDS = 2
+    exam = ProctorExamExamFactory(name="Chemistry final")
+    StudentSessionFactory.create_batch(3, exam=exam)
+    page = login_page(user)
+    page.goto(f"{live_server.url}/monitor/{query}")
+    page.wait_for_selector("#monitor-table tbody.session")
+    polls = []
+    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/monitor/poll/") else None)
+    return page, polls
+
+
+def test_signed_out_mid_page_the_poll_stops_and_says_so_then_a_filter_change_goes_to_login(
+        login_page, live_server, support, settings):
+    from urllib.parse import parse_qs, urlparse
+
+    from playwright.sync_api import expect
+
+    from tests.conftest import PASSWORD
+
+    page, polls = _watched_monitor(login_page, live_server, support, settings, "?show=")
+    page.evaluate("window.__sameDocument = true")
+    page.context.clear_cookies(name="sessionid")  # the session ended (idle timeout, signed out in another tab)
+
+    alert = page.get_by_role("alert").filter(has_text="Signed out")
+    expect(alert).to_contain_text("Signed out — sign in again", timeout=10_000)
+    link = alert.get_by_role("link", name="sign in again")
+    target = urlparse(link.get_attribute("href"))
+    assert target.path == "/login/" and parse_qs(target.query)["next"] == ["/monitor/?show="]  # the page's URL
+    assert page.evaluate("window.__sameDocument") is True  # a background poll never navigates by itself
+    assert page.locator("#monitor-table tbody.session").count() == 3  # what was shown stays, no login form in it
+    expect(page.locator("#monitor-poll-state")).to_have_text("Updates stopped.")
+    expect(page.get_by_role("button", name="Pause updates")).to_be_disabled()
+    polls.clear()
+    page.wait_for_timeout(4500)  # two intervals
+    assert polls == []  # polling stopped
+
+    # A filter change (the person acts): the whole page goes to the login page, and back after signing in.
+    page.locator("#id_show").select_option("attention")
+    page.wait_for_url("**/login/**")
+    assert parse_qs(urlparse(page.url).query)["next"] == ["/monitor/?show="]
+    assert page.locator("#monitor-table").count() == 0
+    page.get_by_label("Username").fill(support.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/monitor/?show=")
+    page.wait_for_selector("#monitor-table tbody.session")
+    polls.clear()
+    page.wait_for_timeout(2500)
+    assert polls  # a new page polls again
+
+
+def test_a_role_change_mid_page_stops_the_poll_with_a_reload_link(login_page, live_server, coordinator, settings):
+    from playwright.sync_api import expect
+
+    page, polls = _watched_monitor(login_page, live_server, coordinator, settings)
+    profile = coordinator.staff_profile
+    profile.role = "instructor"  # the monitor is not open to instructors
+    profile.save()
+
+    alert = page.get_by_role("alert").filter(has_text="Your access has changed")
+    expect(alert).to_be_visible(timeout=10_000)
+    assert page.url.endswith("/monitor/")  # not navigated away by a background poll
+    polls.clear()
+    page.wait_for_timeout(4500)
+    assert polls == []
+    alert.get_by_role("link", name="reload the page").click()
+    page.wait_for_load_state()
+    expect(page.locator(".messages")).to_contain_text("Your access has changed")  # the message the server kept
+    assert page.locator("#monitor-table").count() == 0  # the 403 page in the layout, not the monitor

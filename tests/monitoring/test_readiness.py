@@ -94,8 +94,12 @@ def test_exams_already_open_have_their_own_group(client_for, coordinator, board)
     AppointmentFactory(status="Needs Proctor", exam_sid="EX" + "2" * 32, exam_title="Open SP exam",
                        learner_first_name="Undated Ulla", appointment_date=None,
                        raw={"examConfiguration": {"examOpenDate": opened, "examCloseDate": closes}})
-    # an exam whose window closed: its undated learners are not on the board
+    # an exam whose window closed: its undated learners are not on the board; a dated one is listed by its date,
+    # not as "open now"
     AppointmentFactory(status="Needs Proctor", exam_title="Closed SP exam", appointment_date=None,
+                       raw={"examConfiguration": {"examOpenDate": opened, "examCloseDate": opened}})
+    AppointmentFactory(status="Needs Proctor", exam_sid="EX" + "3" * 32, exam_title="Closed but booked",
+                       appointment_date=now + timedelta(days=1),
                        raw={"examConfiguration": {"examOpenDate": opened, "examCloseDate": opened}})
     response = client_for(coordinator).get(reverse("monitoring:readiness"))
     html = response.content.decode()
@@ -105,6 +109,7 @@ def test_exams_already_open_have_their_own_group(client_for, coordinator, board)
     assert "Started hours ago" not in opening and "Open SP exam" not in opening
     assert "Law final" in opening and "Biology midterm" in opening and "Law final" not in open_now
     assert "Closed SP exam" not in html
+    assert "Closed but booked" in opening and "Closed but booked" not in open_now
     board_ = response.context["board"]
     assert [e.title for e in board_.open_now] == ["Started hours ago", "Open SP exam"]  # the one closing first first
     sp_exam = board_.open_now[1]
