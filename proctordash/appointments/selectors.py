@@ -388,6 +388,8 @@ def _in_parts(parts: list[QuerySet], descending: bool) -> list:
 
 def appointment_get(*, user, sid: str) -> Appointment:
     """One appointment, or 404 (also for another course's appointment: its existence is not confirmed)."""
+    if "\x00" in sid:  # no SID holds NUL, and PostgreSQL's text cannot even compare with one
+        raise Http404("No such appointment")
     appointment = Appointment.objects.live().filter(sid=sid).first()
     if appointment is None or not can_view_course(user, appointment.course_sid):
         raise Http404("No such appointment")
