@@ -373,6 +373,13 @@ WHITENOISE_AUTOREFRESH = DEVELOPMENT
 # A bulk change job whose worker gave no sign of life for this long is taken over by another worker (it was killed).
 # The sweep that resends such jobs runs at this interval too (proctordash/sync/schedule.py).
 BULK_JOB_STALE_AFTER = envint("BULK_JOB_STALE_AFTER", 60, minimum=2)
+# Drift check (proctordash/exams/drift.py): every DRIFT_CHECK_INTERVAL s, read the configurations of exams opening
+# (or sat) within DRIFT_CHECK_DAYS days, at most DRIFT_CHECK_MAX_CALLS upstream calls / DRIFT_CHECK_MAX_SECONDS per run.
+DRIFT_CHECK_DAYS = envint("DRIFT_CHECK_DAYS", 14, minimum=1)
+DRIFT_CHECK_INTERVAL = envint("DRIFT_CHECK_INTERVAL", 600, minimum=30)
+DRIFT_CHECK_MAX_CALLS = envint("DRIFT_CHECK_MAX_CALLS", 50, minimum=1)
+DRIFT_CHECK_MAX_SECONDS = envint("DRIFT_CHECK_MAX_SECONDS", 60, minimum=5)
+DRIFT_CONFIRM_DELAY = envint("DRIFT_CONFIRM_DELAY", 3, minimum=0)  # s between noticing a difference and recording it
 
 # --- monitoring: live monitor thresholds, readiness window, alert e-mails (proctordash/monitoring/) ----------------
 MONITOR_POLL_SECONDS = envint("MONITOR_POLL_SECONDS", 15, minimum=5)

@@ -70,6 +70,8 @@ class ConfigurationChange(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     diff = models.JSONField(default=list)  # [{key, label, old, new}] display texts; passwords masked
     reason = models.CharField(max_length=500, blank=True)
+    # changes made outside ProctorDash: when support was e-mailed about it (exams/drift.py, once per change)
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     objects = ForUserQuerySet.as_manager()
 

@@ -41,6 +41,15 @@ def resume_bulk_changes_task() -> list[int]:
     return bulk_resume_stale()
 
 
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+def check_drift_task() -> dict:
+    """One run of the drift check: read the configurations of the exams coming up (bounded), record and notify
+    changes made outside ProctorDash."""
+    from proctordash.exams.drift import drift_check
+
+    return drift_check().as_dict()
+
+
 @worker_ready.connect
 def _resume_bulk_changes_when_a_worker_starts(sender=None, **kwargs):
     """A worker that starts (e.g. after the previous one was killed) picks up jobs left behind, without waiting for

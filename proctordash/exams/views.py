@@ -10,6 +10,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import PermissionDenied
@@ -323,36 +324,52 @@ def _validation_fragment(request, errors: dict[str, list[str]]):
 # --- index, history, accommodations --------------------------------------------------------------------------------
 @staff_required
 def index(request: HttpRequest):
-    """Where to start: the user's exams from the cache with the configurations known for each."""
-    from proctordash.appointments.models import Appointment, Course, Exam
+    """Where to start: the user's exams from the cache, searchable by exam title and course (`q`), named in words,
+    with their configurations and changes made outside ProctorDash. `go=new|register&course=<course SID>` (the
+    course picker's two buttons, plain GET so it works without JavaScript) lead to that course's create page or
+    accommodation register."""
+    from proctordash.appointments.models import Course
+    from proctordash.exams.exam_index import MAX_QUERY, exams_index
 
-    exams = list(Exam.objects.for_user(request.user).order_by("course_sid", "title", "sid")[:500])
-    exam_sids = [e.sid for e in exams]
-    configs: dict[str, dict[str, dict]] = {}
-    for c in CachedConfiguration.objects.filter(exam_sid__in=exam_sids):
-        configs.setdefault(c.exam_sid, {})[c.sid] = {"sid": c.sid, "per_student": c.is_per_student,
-                                                     "enrollment_sid": c.enrollment_sid}
-    for exam_sid, config_sid in (Appointment.objects.filter(exam_sid__in=exam_sids).exclude(configuration_sid="")
-                                 .values_list("exam_sid", "configuration_sid").distinct()[:2000]):
-        configs.setdefault(exam_sid, {}).setdefault(config_sid, {"sid": config_sid, "per_student": None,
-                                                                 "enrollment_sid": ""})
-    courses = {c.sid: c for c in Course.objects.filter(sid__in={e.course_sid for e in exams})}
-    rows = []
-    for e in exams:
-        known = sorted(configs.get(e.sid, {}).values(), key=lambda c: (c["per_student"] is not False, c["sid"]))
-        rows.append({"exam": e, "course": courses.get(e.course_sid), "configurations": known})
+    go = {"new": "exams:new", "register": "exams:accommodations"}.get(request.GET.get("go", ""))
+    if go:
+        target = request.GET.get("course", "")
+        if not is_sid("course", target):
+            raise Http404("Not a course")
+        return redirect(go, course_sid=target)
+    q = request.GET.get("q", "").strip()[:MAX_QUERY]
+    role = user_role(request.user)
     sids = visible_course_sids(request.user)
-    if sids is None:
-        creatable = sorted({e.course_sid for e in exams} | set(courses))
+    fragment = bool(request.htmx and not request.htmx.boosted)
+    if role == Role.SUPPORT or fragment:  # the picker is not part of the results fragment
+        creatable = []
+    elif sids is None:
+        creatable = list(Course.objects.order_by().values_list("sid", flat=True))
     else:
         creatable = sorted(sids)
-    creatable = creatable if user_role(request.user) != Role.SUPPORT else []
+    page, rows, outside_count, labels = exams_index(user=request.user, q=q, page=request.GET.get("page"),
+                                                    also_name=creatable)
+    creatable = sorted(((sid, labels[sid].label if sid in labels else "") for sid in creatable),
+                       key=lambda c: (c[1].lower() or "~", c[0]))
     pending = ExamCreation.objects.for_user(request.user).exclude(status=ExamCreation.Status.CREATED)[:20]
-    course_titles = {c.sid: c.title for c in Course.objects.filter(sid__in=creatable)}
-    return TemplateResponse(request, "exams/index.html", {
-        "rows": rows, "creatable": [(sid, course_titles.get(sid, "")) for sid in creatable], "pending": pending,
-        "show_bulk": user_role(request.user) in (Role.COORDINATOR, Role.SUPPORT),
-        "show_history": user_role(request.user) == Role.COORDINATOR})
+    ctx = {
+        "rows": rows, "page": page, "q": q, "creatable": creatable, "pending": pending,
+        "outside_count": outside_count, "drift_days": settings.DRIFT_CHECK_DAYS,
+        "drift_run": _drift_run_for_page() if role in (Role.COORDINATOR, Role.SUPPORT) else None,
+        "show_bulk": role in (Role.COORDINATOR, Role.SUPPORT), "show_history": role == Role.COORDINATOR,
+    }
+    return _respond(request, "exams/index.html", "exam-results", ctx)
+
+
+def _drift_run_for_page() -> dict | None:
+    from django.utils.dateparse import parse_datetime
+
+    from proctordash.exams import drift
+
+    run = drift.drift_last_run()
+    if not run or not run.get("finished_at"):
+        return None
+    return {**run, "finished": parse_datetime(run["finished_at"])}
 
 
 @role_required(Role.COORDINATOR)

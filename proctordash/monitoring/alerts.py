@@ -58,6 +58,12 @@ def _send(subject: str, body: str) -> None:
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [settings.SUPPORT_EMAIL], fail_silently=False)
 
 
+def support_notify(*, subject: str, body: str) -> None:
+    """Send one e-mail to SUPPORT_EMAIL through the alert channel, for other parts' notices (e.g. exams' drift check).
+    Raises when it cannot be sent: the caller keeps its claim only when this returns."""
+    _send(subject, body)
+
+
 def alerts_check(*, now: datetime | None = None) -> list[str]:
     """Send the outage and recovery e-mails that are due; returns what was sent (for logs and tests).
 

@@ -36,6 +36,10 @@ def beat_schedule(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "task": "proctordash.exams.tasks.resume_bulk_changes_task",
             "schedule": float(settings.get("BULK_JOB_STALE_AFTER", 60)),
         },
+        "exams-check-drift": {
+            "task": "proctordash.exams.tasks.check_drift_task",
+            "schedule": float(settings.get("DRIFT_CHECK_INTERVAL", 600)),
+        },
         "monitoring-check-alerts": {
             "task": "proctordash.monitoring.alert_tasks.check_alerts_task",
             "schedule": float(settings["MONITORING_ALERT_CHECK_INTERVAL"]),
