@@ -224,7 +224,7 @@ def appointments_write(records: list[Any], *, now: datetime | None = None) -> Pa
             try:
                 check()
             except UpstreamBadResponse as e:
-                skipped.append((item[1].get("sid"), str(e)))
+                skipped.append((item[1].get("sid"), e.message))  # the fields named, without the upstream's path
                 continue
         valid.append(item)
     changed = valid

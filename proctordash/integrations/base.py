@@ -120,7 +120,7 @@ def parse_records(record: Any, items: list[Any], *, upstream: str, endpoint: str
         except UpstreamBadResponse as e:
             ident = item.get(key) if isinstance(item, dict) else None
             ident = ident if isinstance(ident, (str, int)) and not isinstance(ident, bool) and ident != "" else None
-            skipped.append((ident, str(e)))
+            skipped.append((ident, e.message))  # the fields named, without the upstream's path
     return results, skipped
 
 

@@ -75,7 +75,8 @@ def test_unparsable_answers_are_retried_and_the_pass_succeeds(sandbox, sync_sett
         assert cached_appointments() == upstream_appointments()
 
 
-def test_malformed_records_are_skipped_and_reported_while_the_rest_commits(sandbox, sync_settings):
+def test_malformed_records_are_skipped_and_reported_while_the_rest_commits(sandbox, sync_settings, client_for,
+                                                                          coordinator):
     """Records without a sid, with a date that is not a date or a nested object of the wrong shape are left out;
     the run counts them and keeps the first error; every good record is written; nothing is marked removed when a
     record without a sid might be a row we hold."""
@@ -91,6 +92,15 @@ def test_malformed_records_are_skipped_and_reported_while_the_rest_commits(sandb
     assert run.records_seen == 600 and run.pages == 12
     ghost.refresh_from_db()
     assert ghost.removed_at is None and "no usable sid" in run.notes
+    # the health page says so: in the upstream's "last completed run" and in the run's row
+    import re
+
+    html = client_for(coordinator).get("/health/").content.decode()
+    last = re.search(r'(?s)<section class="card upstream[^"]*" aria-labelledby="up-smarterproctoring">.*?'
+                     r'data-last-completed>(.*?)</dd>', html).group(1)
+    assert f"{run.records_skipped} malformed record" in last and "succeeded" in last
+    assert "(a record without an identity): malformed Appointment: sid" in last
+    assert f"Skipped {run.records_skipped} malformed record" in html
     sandbox.set_faults()
     # a nested object that is malformed (its sid is known): skipped, reported, the old row kept and not removed
     from proctordash.integrations.smarterproctoring.client import SmarterProctoringClient
