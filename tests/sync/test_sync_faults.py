@@ -98,7 +98,7 @@ def test_malformed_records_are_skipped_and_reported_while_the_rest_commits(sandb
     html = client_for(coordinator).get("/health/").content.decode()
     last = re.search(r'(?s)<section class="card upstream[^"]*" aria-labelledby="up-smarterproctoring">.*?'
                      r'data-last-completed>(.*?)</dd>', html).group(1)
-    assert f"{run.records_skipped} malformed record" in last and "succeeded" in last
+    assert f"{run.records_skipped} skipped</span> malformed record" in last and "succeeded" in last
     assert "(a record without an identity): malformed Appointment: sid" in last
     assert f"Skipped {run.records_skipped} malformed record" in html
     sandbox.set_faults()
