@@ -58,6 +58,12 @@ if not PROCTOREXAM_BASE_URL and not DEBUG:
 UPSTREAM_CONNECT_TIMEOUT = envint("UPSTREAM_CONNECT_TIMEOUT", 5, minimum=1)
 UPSTREAM_READ_TIMEOUT = envint("UPSTREAM_READ_TIMEOUT", 30, minimum=1)
 UPSTREAM_RETRIES = envint("UPSTREAM_RETRIES", 3, minimum=0)
+# Total seconds a web request may wait on upstreams, retries included (core.http.upstream_budget); longer work is a
+# Celery job the page follows.
+UPSTREAM_REQUEST_BUDGET = envint("UPSTREAM_REQUEST_BUDGET", 5, minimum=1)
+# A background save that cannot send again (it changes the password) waits this long for a PUT that left in the web
+# request before saying it was not applied.
+EXAMS_SAVE_SENT_GRACE = envint("EXAMS_SAVE_SENT_GRACE", 120, minimum=0)
 
 # --- hosts, time zone ----------------------------------------------------------------------------------------------
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")

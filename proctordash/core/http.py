@@ -4,6 +4,13 @@ Nothing else in the project builds a `requests.Session`: every session made here
 timeout on every request (a timeout must be structural, not remembered) and urllib3's `Retry` for quick transient
 faults (connection errors, timeouts, 429, 5xx) on idempotent methods only, with exponential backoff plus jitter and
 honouring `Retry-After`. Longer outages are Celery's job (task retries with backoff), not this layer's.
+
+A web request must not wait on an upstream past a short budget, retries included: `with upstream_budget():` (or
+`@upstream_budget()` on a view) gives every call inside it one shared total deadline (UPSTREAM_REQUEST_BUDGET
+seconds). Each attempt's connect and read timeouts are cut to what is left, a retry whose backoff would not leave
+time for another attempt is not made (the last answer or error goes back), and a call started with nothing left
+fails at once with `BudgetExhausted` (a `requests.ConnectTimeout`: it never left, so a POST is known not to have
+been sent). Clients map all of these to `UpstreamUnavailable` like any timeout.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
 
 from proctordash.core.logs import current_request_id
 
@@ -53,6 +61,60 @@ class _NoQueryStrings(logging.Filter):
 for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
     logging.getLogger(_name).addFilter(_NoQueryStrings())
 
+# The total deadline (time.monotonic()) of the upstream calls in this thread/context; see upstream_budget().
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("upstream_deadline", default=None)
+MIN_ATTEMPT_SECONDS = 0.1  # an attempt with less time than this left is not started
+
+
+class BudgetExhausted(requests.exceptions.ConnectTimeout):
+    """The request budget ran out before this call was sent (so it certainly did not reach the upstream)."""
+
+
+def budget_remaining() -> float | None:
+    """Seconds left of the active upstream_budget(), or None outside one."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+class upstream_budget(contextlib.ContextDecorator):  # noqa: N801 - used like contextlib.contextmanager functions
+    """One total deadline for every upstream call inside the block (or the decorated view): `seconds` (default
+    settings.UPSTREAM_REQUEST_BUDGET), retries and backoff included. Nested budgets keep the tighter deadline."""
+
+    def __init__(self, seconds: float | None = None):
+        self.seconds = seconds
+
+    def _recreate_cm(self):
+        return type(self)(self.seconds)  # a decorated view may run in several threads at once: one instance each
+
+    def __enter__(self):
+        seconds = float(settings.UPSTREAM_REQUEST_BUDGET if self.seconds is None else self.seconds)
+        deadline = time.monotonic() + seconds
+        current = _deadline.get()
+        if current is not None:
+            deadline = min(deadline, current)
+        self._token = _deadline.set(deadline)
+        return self
+
+    def __exit__(self, *exc_info):
+        _deadline.reset(self._token)
+        return False
+
+
+class _DeadlineTimeout(Timeout):
+    """A urllib3 Timeout whose every copy (urllib3 takes one per attempt, retries included) is cut to the time left
+    of the budget, so no single attempt can outlive it."""
+
+    def __init__(self, *, connect, read, deadline: float):
+        super().__init__(connect=connect, read=read)
+        self.deadline = deadline
+
+    def clone(self) -> Timeout:
+        left = max(self.deadline - time.monotonic(), 0.01)
+        connect = left if self._connect in (None, Timeout.DEFAULT_TIMEOUT) else min(float(self._connect), left)
+        read = left if self._read in (None, Timeout.DEFAULT_TIMEOUT) else min(float(self._read), left)
+        return Timeout(connect=connect, read=read)
+
+
 # Retries made by the call currently running in this thread/context; see count_retries().
 _retry_counter: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("upstream_retry_counter",
                                                                                    default=None)
@@ -65,6 +127,8 @@ class UpstreamRetry(Retry):
       exam twice is worse than failing once, and the caller decides.
     - A `Retry-After` above `max_in_call_retry_after` ends the retries and hands the 429/503 back to the caller.
     - Every retry actually made is counted into the active `count_retries()` context, for the call recording.
+    - Inside an `upstream_budget()`, a retry whose wait (backoff or Retry-After) would leave less than
+      MIN_ATTEMPT_SECONDS for the next attempt is not made: the last answer or error goes back to the caller.
     """
 
     def __init__(self, *args, max_in_call_retry_after: float = MAX_IN_CALL_RETRY_AFTER, **kwargs):
@@ -86,6 +150,13 @@ class UpstreamRetry(Retry):
                 if wait > self.max_in_call_retry_after:
                     raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:.0f}s is too long to wait"))
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        left = budget_remaining()
+        if left is not None:
+            wait = new_retry.get_backoff_time()
+            if response is not None and self.respect_retry_after_header:
+                wait = max(wait, retry_after_seconds(response.headers.get("Retry-After")) or 0.0)
+            if left - wait < MIN_ATTEMPT_SECONDS:
+                raise MaxRetryError(_pool, url, error or ResponseError("the request budget is spent"))
         counter = _retry_counter.get()
         if counter is not None:
             counter[0] += 1
@@ -144,6 +215,13 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         request_id = current_request_id()
         if request_id and "X-Request-ID" not in request.headers:
             request.headers["X-Request-ID"] = request_id
+        deadline = _deadline.get()
+        if deadline is not None:
+            if deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
+                raise BudgetExhausted("the request budget was spent before this call could be sent", request=request)
+            timeout = kwargs["timeout"]
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+            kwargs["timeout"] = _DeadlineTimeout(connect=connect, read=read, deadline=deadline)
         return super().send(request, **kwargs)
 
 

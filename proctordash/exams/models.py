@@ -240,3 +240,61 @@ class BulkChangeItem(models.Model):
     @property
     def needs_confirmation(self) -> bool:
         return self.guard in (self.Guard.OPEN, self.Guard.SOON)
+
+
+class ConfigurationSave(models.Model):
+    """A configuration save that did not finish within the web request's upstream budget (the upstream was slow):
+    a Celery job (exams.tasks.finish_configuration_save_task) completes or verifies it, and the page follows it.
+
+    Holds no password: `changes` carries a changed password as its digest only, so the job can recognise that the
+    upstream holds it but cannot send it again (it then asks the person to save again). States: queued → running →
+    saved | unchanged | conflict | locked | confirm | invalid | failed | not_applied | unknown; queued/running are
+    claimed by conditional UPDATEs (a running claim older than a few minutes belonged to a worker that died)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for the background worker"
+        RUNNING = "running", "Being completed in the background"
+        SAVED = "saved", "Saved"
+        UNCHANGED = "unchanged", "No changes"
+        CONFLICT = "conflict", "Changed by someone else meanwhile"
+        LOCKED = "locked", "Locked upstream"
+        CONFIRM = "confirm", "Needs your confirmation"
+        INVALID = "invalid", "Refused by SmarterProctoring"
+        FAILED = "failed", "Not saved"
+        NOT_APPLIED = "not_applied", "Did not reach SmarterProctoring"
+        UNKNOWN = "unknown", "Outcome unknown"
+
+    PENDING = (Status.QUEUED, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # in URLs: not guessable
+    course_sid = models.CharField(max_length=34, db_index=True)
+    exam_sid = models.CharField(max_length=34)
+    configuration_sid = models.CharField(max_length=34, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                             related_name="configuration_saves")
+    base_values = models.JSONField(default=dict)  # fields.values_of the form was opened with (password digest)
+    base_hash = models.CharField(max_length=64, blank=True)
+    changes = models.JSONField(default=dict)  # {key: new value}; a password only as its digest
+    reason = models.CharField(max_length=500, blank=True)
+    confirmed = models.BooleanField(default=False)
+    sent = models.BooleanField(default=False)  # the PUT may have reached the upstream in the web request
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    message = models.CharField(max_length=1000, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    change = models.ForeignKey(ConfigurationChange, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ForUserQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.configuration_sid} {self.status}"
+
+    @property
+    def pending(self) -> bool:
+        return self.status in self.PENDING

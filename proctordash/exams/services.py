@@ -18,12 +18,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
+from proctordash.core.http import BudgetExhausted, upstream_budget
+from proctordash.core.vocabulary import is_sid
 from proctordash.exams import fields as F_
-from proctordash.exams.models import CachedConfiguration, ConfigurationChange, ExamCreation
+from proctordash.exams.models import CachedConfiguration, ConfigurationChange, ConfigurationSave, ExamCreation
 from proctordash.integrations.exceptions import (
     UpstreamAuthError,
     UpstreamBadResponse,
@@ -68,11 +71,12 @@ class ConfigurationNotFound(Exception):
 
 
 class ConfigurationUnavailable(Exception):
-    """The upstream failed and there is no cached copy to fall back on."""
+    """The upstream failed and there is no cached copy to fall back on (`refreshing`: the worker was asked)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, refreshing: bool = False):
         super().__init__(message)
         self.message = message
+        self.refreshing = refreshing
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Loaded:
     fetched_at: datetime
     error: str = ""
     drift: ConfigurationChange | None = None
+    refreshing: bool = False  # a copy shown because the live read failed, and the worker was asked for a fresh one
 
     @property
     def values(self) -> dict[str, Any]:
@@ -109,11 +114,15 @@ def configuration_store(*, raw: dict, course_sid: str, exam_sid: str, detect_dri
             if rows:
                 drift = ConfigurationChange.objects.create(
                     configuration_sid=sid, exam_sid=exam_sid, course_sid=course_sid,
-                    enrollment_sid=raw.get("enrollmentSid") or "", source=ConfigurationChange.Source.OUTSIDE,
+                    enrollment_sid=_enrollment_of(raw), source=ConfigurationChange.Source.OUTSIDE,
                     diff=rows, reason=_outside_reason(raw))
-        defaults = {
-            "exam_sid": exam_sid, "course_sid": course_sid, "enrollment_sid": raw.get("enrollmentSid") or "",
-            "reference_sid": raw.get("referenceExamConfigurationSid") or raw.get("refConfigSid") or "",
+        enrollment = raw.get("enrollmentSid")
+        reference = raw.get("referenceExamConfigurationSid") or raw.get("refConfigSid")
+        defaults = {  # odd upstream SIDs (too long, "/" …) are not kept as keys: the raw JSON still shows them
+            "exam_sid": exam_sid, "course_sid": course_sid,
+            "enrollment_sid": enrollment if isinstance(enrollment, str) and is_sid("enrollment", enrollment) else "",
+            "reference_sid": reference if isinstance(reference, str) and is_sid("exam_configuration", reference)
+            else "",
             "raw": F_.masked_raw(raw), "values_hash": new_hash, "fetched_at": now,
         }
         if cached is None:
@@ -125,15 +134,23 @@ def configuration_store(*, raw: dict, course_sid: str, exam_sid: str, detect_dri
     return drift
 
 
+def _enrollment_of(raw: dict) -> str:
+    value = raw.get("enrollmentSid")
+    return value if isinstance(value, str) and is_sid("enrollment", value) else ""
+
+
 def _outside_reason(raw: dict) -> str:
     edited = raw.get("editDate")
-    return f"Noticed on fetch (upstream editDate {edited})" if edited else "Noticed on fetch"
+    return f"Noticed on fetch (upstream editDate {str(edited)[:40]})" if edited else "Noticed on fetch"
 
 
-def configuration_get(*, course_sid: str, exam_sid: str, configuration_sid: str, client=None) -> Loaded:
+def configuration_get(*, course_sid: str, exam_sid: str, configuration_sid: str, client=None,
+                      fetch_in_background: bool = False) -> Loaded:
     """The configuration fresh from SmarterProctoring (recording any change made outside ProctorDash); when the
-    upstream fails, the cached copy with its age and the reason. Raises ConfigurationNotFound on 404 and
-    ConfigurationUnavailable when there is nothing to show."""
+    upstream fails (inside a web request: does not answer within the request budget), the cached copy with its age
+    and the reason. `fetch_in_background`: then also ask the worker to read it (`Loaded.refreshing`), so the page can
+    show the current version when it arrives. Raises ConfigurationNotFound on 404 and ConfigurationUnavailable when
+    there is nothing to show."""
     client = client or _client()
     try:
         config = client.get_configuration(course_sid=course_sid, exam_sid=exam_sid,
@@ -142,13 +159,22 @@ def configuration_get(*, course_sid: str, exam_sid: str, configuration_sid: str,
         raise ConfigurationNotFound(configuration_sid) from e
     except UpstreamError as e:
         log.warning("configuration %s: fetch failed (%s)", configuration_sid, type(e).__name__)
+        refreshing = fetch_in_background and configuration_fetch_request(
+            course_sid=course_sid, exam_sid=exam_sid, configuration_sid=configuration_sid)
+        message = upstream_message(e)
+        if timed_out(e):
+            message = (f"SmarterProctoring did not answer within {settings.UPSTREAM_REQUEST_BUDGET} s (it is slow "
+                       "or not answering).")
         cached = CachedConfiguration.objects.filter(sid=configuration_sid, exam_sid=exam_sid,
                                                     course_sid=course_sid).first()
         if cached is None:
-            raise ConfigurationUnavailable(upstream_message(e)) from e
-        return Loaded(raw=dict(cached.raw), live=False, fetched_at=cached.fetched_at, error=upstream_message(e))
+            raise ConfigurationUnavailable(message, refreshing=refreshing) from e
+        return Loaded(raw=dict(cached.raw), live=False, fetched_at=cached.fetched_at, error=message,
+                      refreshing=refreshing)
     raw = dict(config.raw)
-    raw.setdefault("sid", configuration_sid)
+    raw["sid"] = configuration_sid  # the SID asked for is the cache key, whatever the answer spells
+    if raw.get("examSid") not in (None, "", exam_sid):
+        raise ConfigurationNotFound(configuration_sid)  # the upstream says it belongs to another exam
     drift = configuration_store(raw=raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=True)
     return Loaded(raw=raw, live=True, fetched_at=timezone.now(), drift=drift)
 
@@ -224,13 +250,34 @@ class ComparisonRow:
 
 @dataclass
 class UpdateOutcome:
-    kind: str  # saved unchanged conflict confirm invalid failed locked
+    kind: str  # saved unchanged conflict confirm invalid failed locked | slow (timed out) | background busy
     message: str = ""
     changes: dict[str, Any] = dc_field(default_factory=dict)
     comparison: list[ComparisonRow] = dc_field(default_factory=list)
     current_raw: dict | None = None  # the configuration upstream now (for a conflict: the new base)
     field_errors: dict[str, str] = dc_field(default_factory=dict)  # upstream body key → message
     change: ConfigurationChange | None = None
+    error: UpstreamError | None = None  # the upstream failure behind "failed" / "slow"
+    sent: bool = False  # "slow": the PUT may have reached the upstream (its answer did not come in time)
+    job: ConfigurationSave | None = None  # "background" / "busy": the job completing the save
+
+
+def timed_out(error: BaseException) -> bool:
+    """Whether an upstream failure is slowness (a timeout, or the request budget spent), not an answer or a refusal."""
+    seen = 0
+    cause: BaseException | None = error
+    while cause is not None and seen < 10:
+        if isinstance(cause, requests.Timeout):
+            return True
+        from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+        if isinstance(cause, Urllib3Timeout) or isinstance(getattr(cause, "reason", None), Urllib3Timeout):
+            return True
+        if cause.args and isinstance(getattr(cause.args[0], "reason", None), Urllib3Timeout):
+            return True
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return False
 
 
 def comparison_rows(base: dict, current: dict, mine: dict, changes: dict) -> list[ComparisonRow]:
@@ -272,10 +319,12 @@ def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_
     except UpstreamNotFound as e:
         raise ConfigurationNotFound(configuration_sid) from e
     except UpstreamError as e:
+        if timed_out(e):
+            return UpdateOutcome("slow", upstream_message(e), changes=changes, error=e, sent=False)
         return UpdateOutcome("failed", upstream_message(e) + " Nothing was sent; your edits are still in the form.",
-                             changes=changes)
+                             changes=changes, error=e)
     current_raw = dict(current.raw)
-    current_raw.setdefault("sid", configuration_sid)
+    current_raw["sid"] = configuration_sid
     # Outside changes since our last look are history too (the cache is the reference).
     configuration_store(raw=current_raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=True)
     current_values = F_.values_of(current_raw)
@@ -314,13 +363,16 @@ def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_
                              current_raw=current_raw)
     except UpstreamError as e:
         log.warning("configuration %s: save failed (%s, status %s)", configuration_sid, type(e).__name__, e.status)
+        if timed_out(e):
+            return UpdateOutcome("slow", upstream_message(e), changes=changes, error=e,
+                                 sent=not isinstance(_root(e), BudgetExhausted))
         lost = isinstance(e, UpstreamUnavailable)
         extra = (" A configuration is replaced as a whole, so either all of your changes were applied or none. "
                  "Your edits are still in the form: press Save again — ProctorDash checks first and will not apply "
                  "them twice." if lost else " Nothing was applied; your edits are still in the form.")
-        return UpdateOutcome("failed", upstream_message(e) + extra, changes=changes)
+        return UpdateOutcome("failed", upstream_message(e) + extra, changes=changes, error=e)
     saved_raw = dict(updated.raw) if getattr(updated, "raw", None) else applied
-    saved_raw.setdefault("sid", configuration_sid)
+    saved_raw["sid"] = configuration_sid
     configuration_store(raw=saved_raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=False)
     change = _record(user=user, raw=saved_raw, course_sid=course_sid, exam_sid=exam_sid, old=current_values,
                      new=F_.values_of(applied), keys=list(changes), reason=reason, source=source)
@@ -334,8 +386,290 @@ def _record(*, user, raw: dict, course_sid: str, exam_sid: str, old: dict, new: 
             reason: str = "", source: str = ConfigurationChange.Source.DASHBOARD) -> ConfigurationChange:
     return ConfigurationChange.objects.create(
         configuration_sid=raw.get("sid", ""), exam_sid=exam_sid, course_sid=course_sid,
-        enrollment_sid=raw.get("enrollmentSid") or "", user=user if getattr(user, "pk", None) else None,
+        enrollment_sid=_enrollment_of(raw), user=user if getattr(user, "pk", None) else None,
         source=source, diff=F_.diff_rows(old, new, keys=keys), reason=reason[:500])
+
+
+def _root(error: BaseException) -> BaseException:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+# --- saving within the request budget; a slow upstream hands over to a job --------------------------------------------
+SAVE_STALE_AFTER = timedelta(minutes=3)  # a "running" claim older than this belonged to a worker that died
+SAVE_GIVE_UP_AFTER = 8  # job attempts (about 10 min of retries with backoff)
+BACKGROUND_MESSAGE = ("SmarterProctoring is slow to answer, so ProctorDash is completing your save in the background. "
+                      "This page shows the outcome as soon as it is known; your edits stay in the form meanwhile.")
+
+
+def _storable_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes as a job may keep them: a new password only as its digest (never at rest in clear)."""
+    out = dict(changes)
+    if "password" in out:
+        out["password"] = F_.password_digest(out["password"] or "") or ""
+    return out
+
+
+def configuration_save_pending(*, configuration_sid: str) -> ConfigurationSave | None:
+    """A background save of this configuration still in progress (queued or running, not stale)."""
+    return (ConfigurationSave.objects.filter(configuration_sid=configuration_sid, status__in=ConfigurationSave.PENDING,
+                                             updated_at__gte=timezone.now() - SAVE_STALE_AFTER)
+            .order_by("-created_at").first())
+
+
+def configuration_save(*, user, course_sid: str, exam_sid: str, configuration_sid: str, base_hash: str,
+                       base_values: dict[str, Any], new_values: dict[str, Any], reason: str = "",
+                       confirmed: bool = False, client=None) -> UpdateOutcome:
+    """The configuration page's save: configuration_update within the web request's upstream budget
+    (UPSTREAM_REQUEST_BUDGET). When the upstream is too slow for it (a timeout, before or after the PUT left), the
+    save continues as a ConfigurationSave job (outcome "background", `.job`) that the page follows; while one is in
+    progress for this configuration, another save is not sent (outcome "busy")."""
+    busy = configuration_save_pending(configuration_sid=configuration_sid)
+    if busy is not None and F_.changes_between(base_values, new_values):
+        return UpdateOutcome("busy", "A save of this configuration is still being completed in the background; "
+                                     "nothing else was sent. Its outcome is shown below.", job=busy)
+    with upstream_budget():
+        outcome = configuration_update(user=user, course_sid=course_sid, exam_sid=exam_sid,
+                                       configuration_sid=configuration_sid, base_hash=base_hash,
+                                       base_values=base_values, new_values=new_values, reason=reason,
+                                       confirmed=confirmed, client=client)
+    if outcome.kind != "slow":
+        return outcome
+    job = ConfigurationSave.objects.create(
+        course_sid=course_sid, exam_sid=exam_sid, configuration_sid=configuration_sid,
+        user=user if getattr(user, "pk", None) else None, base_values=base_values, base_hash=base_hash,
+        changes=_storable_changes(outcome.changes), reason=reason[:500], confirmed=confirmed, sent=outcome.sent,
+        message="Waiting for the background worker.")
+    if not _enqueue_save(job):
+        if outcome.sent:
+            message = (upstream_message(outcome.error) + " Your change may or may not have reached SmarterProctoring, "
+                       "and ProctorDash cannot finish it in the background right now. Your edits are still in the "
+                       "form: press Save again — ProctorDash checks first and will not apply them twice.")
+        else:
+            message = (upstream_message(outcome.error) + " Nothing was sent, and ProctorDash cannot finish the save in "
+                       "the background right now. Your edits are still in the form; try again in a moment.")
+        return UpdateOutcome("failed", message, changes=outcome.changes, error=outcome.error)
+    return UpdateOutcome("background", BACKGROUND_MESSAGE, changes=outcome.changes, job=job, sent=outcome.sent)
+
+
+# The tasks are sent by name: exams.tasks imports this module, and import-linter forbids the cycle back.
+SAVE_TASK = "proctordash.exams.tasks.finish_configuration_save_task"
+FETCH_TASK = "proctordash.exams.tasks.fetch_configuration_task"
+REGISTER_TASK = "proctordash.exams.tasks.refresh_course_configurations_task"
+
+
+def _send(task: str, *args) -> None:
+    from celery import current_app
+
+    current_app.send_task(task, args=list(args))
+
+
+def _enqueue_save(job: ConfigurationSave) -> bool:
+    try:
+        _send(SAVE_TASK, str(job.pk))
+    except Exception:  # noqa: BLE001 - the broker (Redis) is down: say so, never pretend the job runs
+        log.warning("configuration save %s: could not be queued", job.pk, exc_info=True)
+        ConfigurationSave.objects.filter(pk=job.pk).update(
+            status=ConfigurationSave.Status.FAILED, finished_at=timezone.now(),
+            message="The background worker could not be reached, so the save was not completed there.")
+        return False
+    return True
+
+
+_OUTCOME_STATUS = {
+    "saved": ConfigurationSave.Status.SAVED, "unchanged": ConfigurationSave.Status.UNCHANGED,
+    "conflict": ConfigurationSave.Status.CONFLICT, "locked": ConfigurationSave.Status.LOCKED,
+    "confirm": ConfigurationSave.Status.CONFIRM, "invalid": ConfigurationSave.Status.INVALID,
+    "failed": ConfigurationSave.Status.FAILED,
+}
+
+
+def _finish_save(job: ConfigurationSave, status: str, message: str, change: ConfigurationChange | None = None) -> None:
+    ConfigurationSave.objects.filter(pk=job.pk).update(status=status, message=message[:1000], finished_at=timezone.now(),
+                                                       updated_at=timezone.now(), change=change)
+    job.refresh_from_db()
+
+
+def configuration_save_finish(*, save_id: str, client=None) -> str:
+    """The background part of a slow save (exams.tasks.finish_configuration_save_task), with the clients' normal
+    timeouts. Claims the job first (queued, or running but stale), so two deliveries never work on it at once.
+
+    Without a password change it is configuration_update again with the same snapshot and edit: the upstream
+    already holding the edit (an answer lost in the web request) counts as saved and nothing is sent twice; a
+    colleague's change meanwhile is a conflict. A changed password is kept only as a digest, so then the job only
+    verifies: saved when the upstream holds the edit, "not_applied" when it does not (the person saves again).
+
+    Returns "done", "retry" (the upstream is still slow or down: try again later) or "busy" (claimed elsewhere)."""
+    now = timezone.now()
+    claimed = ConfigurationSave.objects.filter(pk=save_id).filter(
+        Q(status=ConfigurationSave.Status.QUEUED)
+        | Q(status=ConfigurationSave.Status.RUNNING, updated_at__lt=now - SAVE_STALE_AFTER)
+    ).update(status=ConfigurationSave.Status.RUNNING, attempts=F("attempts") + 1, updated_at=now,
+             message="Being completed in the background.")
+    if not claimed:
+        return "busy"
+    job = ConfigurationSave.objects.select_related("user").get(pk=save_id)
+    client = client or _client()
+    try:
+        if "password" in job.changes:
+            return _verify_save(job, client=client)
+        outcome = configuration_update(
+            user=job.user, course_sid=job.course_sid, exam_sid=job.exam_sid,
+            configuration_sid=job.configuration_sid, base_hash=job.base_hash, base_values=job.base_values,
+            new_values={**job.base_values, **job.changes}, reason=job.reason, confirmed=job.confirmed, client=client)
+    except ConfigurationNotFound:
+        _finish_save(job, ConfigurationSave.Status.FAILED, "SmarterProctoring no longer knows this configuration; "
+                                                           "nothing was saved.")
+        return "done"
+    if outcome.kind == "slow" or (outcome.kind == "failed" and isinstance(
+            outcome.error, (UpstreamUnavailable, UpstreamRateLimited, UpstreamBadResponse))):
+        return _save_retry_later(job, sent=outcome.sent)
+    message = {"saved": "Saved in the background: SmarterProctoring has the new configuration.",
+               "conflict": "Someone changed this configuration after you opened it, so nothing was sent. Press Save "
+                           "again to compare the versions and reapply your changes."}.get(outcome.kind, outcome.message)
+    if outcome.kind == "invalid" and outcome.field_errors:
+        message += " " + "; ".join(f"{k}: {v}" for k, v in list(outcome.field_errors.items())[:5])
+    _finish_save(job, _OUTCOME_STATUS.get(outcome.kind, ConfigurationSave.Status.FAILED), message, outcome.change)
+    return "done"
+
+
+def _verify_save(job: ConfigurationSave, *, client) -> str:
+    try:
+        current = client.get_configuration(course_sid=job.course_sid, exam_sid=job.exam_sid,
+                                           configuration_sid=job.configuration_sid)
+    except UpstreamNotFound as e:
+        raise ConfigurationNotFound(job.configuration_sid) from e
+    except (UpstreamUnavailable, UpstreamRateLimited, UpstreamBadResponse):
+        return _save_retry_later(job, sent=False)
+    except UpstreamError as e:
+        _finish_save(job, ConfigurationSave.Status.FAILED, upstream_message(e))
+        return "done"
+    raw = dict(current.raw)
+    raw.setdefault("sid", job.configuration_sid)
+    values = F_.values_of(raw)
+    if all(F_.same(k, values.get(k), v) for k, v in job.changes.items()):
+        configuration_store(raw=raw, course_sid=job.course_sid, exam_sid=job.exam_sid, detect_drift=False)
+        change = _record(user=job.user, raw=raw, course_sid=job.course_sid, exam_sid=job.exam_sid,
+                         old=job.base_values, new=values, keys=list(job.changes),
+                         reason=(job.reason + " " if job.reason else "") + "(confirmed in the background)")
+        _finish_save(job, ConfigurationSave.Status.SAVED, "Saved: SmarterProctoring has the new configuration.",
+                     change)
+    elif not F_.changes_between(job.base_values, values):
+        grace = timedelta(seconds=settings.EXAMS_SAVE_SENT_GRACE)
+        if job.sent and timezone.now() - job.created_at < grace:
+            # The PUT left in the web request and may still be on its way: not known to have failed yet.
+            return _save_retry_later(job, sent=True)
+        _finish_save(job, ConfigurationSave.Status.NOT_APPLIED,
+                     ("SmarterProctoring still shows the version you opened" + (
+                         f" {int(grace.total_seconds() // 60) or 1} min after your change was sent" if job.sent
+                         else "") + ": your change was not applied. It includes a new exam password, which "
+                     "ProctorDash does not keep, so it cannot be sent again in the background: press Save again."))
+    else:
+        _finish_save(job, ConfigurationSave.Status.CONFLICT,
+                     "The configuration in SmarterProctoring is neither the version you opened nor your edit: "
+                     "someone changed it meanwhile. Press Save again to compare the versions.")
+    return "done"
+
+
+def _save_retry_later(job: ConfigurationSave, *, sent: bool) -> str:
+    ConfigurationSave.objects.filter(pk=job.pk).update(
+        status=ConfigurationSave.Status.QUEUED, sent=job.sent or sent,
+        updated_at=timezone.now(),
+        message="SmarterProctoring is still not answering; ProctorDash tries again shortly.")
+    return "retry"
+
+
+def configuration_save_give_up(*, save_id: str) -> None:
+    """The job's last attempt failed: say what is known, never more."""
+    job = ConfigurationSave.objects.filter(pk=save_id, status__in=ConfigurationSave.PENDING).first()
+    if job is None:
+        return
+    if job.sent:
+        _finish_save(job, ConfigurationSave.Status.UNKNOWN,
+                     "SmarterProctoring did not answer for several minutes, so ProctorDash cannot tell whether your "
+                     "change reached it. Reload the page: it shows the configuration as SmarterProctoring has it.")
+    else:
+        _finish_save(job, ConfigurationSave.Status.FAILED,
+                     "Not saved: SmarterProctoring did not answer for several minutes and your change was not sent. "
+                     "Press Save again when it answers.")
+
+
+# --- fetching in the background when the live read misses the budget ------------------------------------------------
+FETCH_STATE_SECONDS = 600
+
+
+def _fetch_key(configuration_sid: str) -> str:
+    return f"exams:fetch:v1:{configuration_sid}"
+
+
+def configuration_fetch_state(*, configuration_sid: str) -> dict | None:
+    """{"state": queued|running|failed, "message", "at"} of the background fetch, or None (none, or Redis down)."""
+    from django.core.cache import cache
+
+    try:
+        return cache.get(_fetch_key(configuration_sid))
+    except Exception:  # noqa: BLE001 - Redis down: no background fetch is known
+        return None
+
+
+def configuration_fetch_request(*, course_sid: str, exam_sid: str, configuration_sid: str) -> bool:
+    """Ask the worker for the current configuration (once at a time per configuration). False when it cannot be
+    asked (Redis or the broker down)."""
+    from django.core.cache import cache
+
+    key = _fetch_key(configuration_sid)
+    try:
+        state = cache.get(key)
+        if state and state.get("state") in ("queued", "running"):
+            return True
+        cache.set(key, {"state": "queued", "message": "", "at": timezone.now().timestamp()}, FETCH_STATE_SECONDS)
+        _send(FETCH_TASK, course_sid, exam_sid, configuration_sid)
+    except Exception:  # noqa: BLE001
+        log.warning("configuration %s: background fetch could not be queued", configuration_sid, exc_info=True)
+        try:
+            cache.delete(key)
+        except Exception:  # noqa: BLE001
+            pass
+        return False
+    return True
+
+
+def configuration_fetch(*, course_sid: str, exam_sid: str, configuration_sid: str, client=None,
+                        last_try: bool = False) -> str:
+    """The worker's read of a configuration the page could not read within its budget (normal timeouts): stores it
+    in the cache (drift recorded as usual). Returns "done", "retry" or "failed"."""
+    from django.core.cache import cache
+
+    key = _fetch_key(configuration_sid)
+
+    def state(value: str, message: str = "") -> None:
+        try:
+            cache.set(key, {"state": value, "message": message, "at": timezone.now().timestamp()},
+                      FETCH_STATE_SECONDS)
+        except Exception:  # noqa: BLE001
+            pass
+
+    state("running")
+    client = client or _client()
+    try:
+        config = client.get_configuration(course_sid=course_sid, exam_sid=exam_sid,
+                                          configuration_sid=configuration_sid)
+    except UpstreamNotFound:
+        state("failed", "SmarterProctoring does not know this configuration.")
+        return "failed"
+    except UpstreamError as e:
+        retry = isinstance(e, (UpstreamUnavailable, UpstreamRateLimited, UpstreamBadResponse)) and not last_try
+        state("queued" if retry else "failed", upstream_message(e))
+        return "retry" if retry else "failed"
+    raw = dict(config.raw)
+    raw["sid"] = configuration_sid
+    configuration_store(raw=raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=True)
+    try:
+        cache.delete(key)
+    except Exception:  # noqa: BLE001
+        pass
+    return "done"
 
 
 # --- history -------------------------------------------------------------------------------------------------------
@@ -406,9 +740,77 @@ def configurations_refresh(*, course_sid: str, exam_sid: str, configuration_sids
             failed += 1
             continue
         raw = dict(config.raw)
-        raw.setdefault("sid", sid)
+        raw["sid"] = sid
         configuration_store(raw=raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=True)
         fetched += 1
+    return fetched, failed
+
+
+REGISTER_REFRESH_SECONDS = 1800
+
+
+def _register_key(course_sid: str) -> str:
+    return f"exams:register-refresh:v1:{course_sid}"
+
+
+def configurations_refresh_course_state(*, course_sid: str) -> dict | None:
+    """{"state": queued|running|done, "fetched", "failed", "at"} of the register's background refresh, or None."""
+    from django.core.cache import cache
+
+    try:
+        return cache.get(_register_key(course_sid))
+    except Exception:  # noqa: BLE001 - Redis down
+        return None
+
+
+def configurations_refresh_course_request(*, course_sid: str) -> bool:
+    """Queue the register's refresh for a course (once at a time). False when the worker cannot be reached."""
+    from django.core.cache import cache
+
+    key = _register_key(course_sid)
+    try:
+        state = cache.get(key)
+        if state and state.get("state") in ("queued", "running") and \
+                timezone.now().timestamp() - state.get("at", 0) < 900:
+            return True
+        cache.set(key, {"state": "queued", "at": timezone.now().timestamp()}, REGISTER_REFRESH_SECONDS)
+        _send(REGISTER_TASK, course_sid)
+    except Exception:  # noqa: BLE001
+        log.warning("register refresh of %s could not be queued", course_sid, exc_info=True)
+        try:
+            cache.delete(key)
+        except Exception:  # noqa: BLE001
+            pass
+        return False
+    return True
+
+
+def configurations_refresh_course(*, course_sid: str, client=None) -> tuple[int, int]:
+    """The accommodation register's refresh (a Celery job, normal timeouts): every configuration the appointment
+    cache names for the course, exam by exam. Returns (fetched, failed); the page follows its state."""
+    from django.core.cache import cache
+
+    from proctordash.appointments.models import Appointment
+
+    key = _register_key(course_sid)
+
+    def state(**value) -> None:
+        try:
+            cache.set(key, {**value, "at": timezone.now().timestamp()}, REGISTER_REFRESH_SECONDS)
+        except Exception:  # noqa: BLE001
+            pass
+
+    state(state="running", fetched=0, failed=0)
+    pairs = list(Appointment.objects.filter(course_sid=course_sid).exclude(configuration_sid="")
+                 .values_list("exam_sid", "configuration_sid").distinct()[:500])
+    client = client or _client()
+    fetched = failed = 0
+    for exam_sid in sorted({p[0] for p in pairs}):
+        f, x = configurations_refresh(course_sid=course_sid, exam_sid=exam_sid, client=client,
+                                      configuration_sids=[c for e, c in pairs if e == exam_sid])
+        fetched, failed = fetched + f, failed + x
+        state(state="running", fetched=fetched, failed=failed)
+    state(state="done", fetched=fetched, failed=failed)
     return fetched, failed
 
 

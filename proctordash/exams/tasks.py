@@ -4,6 +4,13 @@
   whose worker is killed is delivered again; the job's lease and per-item claims make a second delivery harmless.
 - `resume_bulk_changes_task()`: the sweep (beat) that resends jobs left without a live worker.
 - `check_drift_task()`: the periodic drift check (exams/drift.py).
+- `finish_configuration_save_task(save_id)`: a configuration save the web request could not finish within its
+  upstream budget (exams/services.py `configuration_save_finish`); retried with backoff while the upstream is slow
+  or down, then `configuration_save_give_up` says what is known.
+- `fetch_configuration_task(course_sid, exam_sid, configuration_sid)`: the live read the configuration page could
+  not make within its budget (`configuration_fetch`); the page polls for the copy it stores.
+- `refresh_course_configurations_task(course_sid)`: the accommodation register's "fetch this course's
+  configurations" (`configurations_refresh_course`).
 """
 
 from __future__ import annotations
@@ -58,3 +65,49 @@ def _resume_bulk_changes_when_a_worker_starts(sender=None, **kwargs):
         resume_bulk_changes_task.delay()
     except Exception:  # noqa: BLE001
         log.warning("could not queue the bulk change sweep at worker start", exc_info=True)
+
+
+# --- the configuration pages (exams-config) -----------------------------------------------------------------
+SAVE_MAX_RETRIES = 8
+
+
+def _backoff(retries: int) -> int:
+    return min(120, 5 * 2 ** retries)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=SAVE_MAX_RETRIES,
+             soft_time_limit=300, time_limit=330)
+def finish_configuration_save_task(self, save_id: str) -> str:
+    """Complete or verify one slow configuration save; at most one worker at a time (the job is claimed)."""
+    from proctordash.exams import services
+
+    result = services.configuration_save_finish(save_id=save_id)
+    if result == "retry":
+        if self.request.retries >= self.max_retries:
+            services.configuration_save_give_up(save_id=save_id)
+            return "gave up"
+        raise self.retry(countdown=_backoff(self.request.retries))
+    return result
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=4, soft_time_limit=200,
+             time_limit=230)
+def fetch_configuration_task(self, course_sid: str, exam_sid: str, configuration_sid: str) -> str:
+    """Read one configuration with the normal timeouts and keep it in the cache for the page that asked."""
+    from proctordash.exams import services
+
+    result = services.configuration_fetch(course_sid=course_sid, exam_sid=exam_sid,
+                                          configuration_sid=configuration_sid,
+                                          last_try=self.request.retries >= self.max_retries)
+    if result == "retry":
+        raise self.retry(countdown=_backoff(self.request.retries))
+    return result
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=900, time_limit=960)
+def refresh_course_configurations_task(course_sid: str) -> dict:
+    """Fetch (and cache) the configurations the appointment cache names for one course."""
+    from proctordash.exams import services
+
+    fetched, failed = services.configurations_refresh_course(course_sid=course_sid)
+    return {"fetched": fetched, "failed": failed}

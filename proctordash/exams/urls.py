@@ -18,4 +18,5 @@ urlpatterns = [
     path("courses/<str:course_sid>/exams/accommodations/", views.accommodations, name="accommodations"),
     path(CONFIG, views.configuration, name="configuration"),
     path(CONFIG + "validate", views.configuration_validate, name="configuration_validate"),
+    path(CONFIG + "saves/<uuid:save_id>/", views.configuration_save_status, name="configuration_save"),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -33,6 +35,7 @@ from proctordash.accounts.permissions import (
     user_role,
     visible_course_sids,
 )
+from proctordash.core.http import upstream_budget
 from proctordash.core.vocabulary import is_sid
 from proctordash.exams import fields as F_
 from proctordash.exams import selectors, services
@@ -44,7 +47,7 @@ from proctordash.exams.forms import (
     formset_data_with_extra,
     formset_data_without,
 )
-from proctordash.exams.models import CachedConfiguration, ConfigurationChange, ExamCreation
+from proctordash.exams.models import CachedConfiguration, ConfigurationChange, ConfigurationSave, ExamCreation
 
 log = logging.getLogger(__name__)
 
@@ -153,22 +156,19 @@ def configuration(request: HttpRequest, course_sid: str, exam_sid: str, configur
     options = _bundle_options(course_sid)
 
     if request.method == "GET":
+        if request.htmx and "since" in request.GET:
+            return _configuration_poll(request, ctx, options)
         try:
-            loaded = services.configuration_get(course_sid=course_sid, exam_sid=exam_sid,
-                                                configuration_sid=configuration_sid)
+            with upstream_budget():
+                loaded = services.configuration_get(course_sid=course_sid, exam_sid=exam_sid,
+                                                    configuration_sid=configuration_sid, fetch_in_background=True)
         except services.ConfigurationNotFound:
             return _not_found(request, CONFIGURATION_NOT_FOUND)
         except services.ConfigurationUnavailable as e:
             ctx.update(_page_context(request, ctx, raw=None))
-            ctx["unavailable"] = e.message
+            ctx.update(unavailable=e.message, refreshing=e.refreshing, since=0)
             return TemplateResponse(request, "exams/configuration.html", ctx)
-        editable = ctx["can_edit"] and loaded.live and not loaded.raw.get("locked")
-        bundle = ConfigurationBundle(raw=loaded.raw, disabled=not editable, **options)
-        if editable:
-            bundle.enable_inline_validation(validate_url)
-        ctx.update(_page_context(request, ctx, raw=loaded.raw))
-        ctx.update(loaded=loaded, bundle=bundle, editable=editable, snapshot=_snapshot(loaded.raw) if editable else "")
-        return TemplateResponse(request, "exams/configuration.html", ctx)
+        return _render_loaded(request, ctx, loaded, options)
 
     # POST: only editors, for every action
     require_course_edit(request.user, course_sid)
@@ -210,7 +210,7 @@ def configuration(request: HttpRequest, course_sid: str, exam_sid: str, configur
                         options=options)
 
     try:
-        outcome = services.configuration_update(
+        outcome = services.configuration_save(
             user=request.user, course_sid=course_sid, exam_sid=exam_sid, configuration_sid=configuration_sid,
             base_hash=base_hash, base_values=base_values, new_values=new_values,
             reason=request.POST.get("reason", "").strip(), confirmed=request.POST.get("confirm_near_open") == "yes")
@@ -220,7 +220,10 @@ def configuration(request: HttpRequest, course_sid: str, exam_sid: str, configur
         (messages.success if outcome.kind == "saved" else messages.info)(request, outcome.message)
         return _redirect(request, page_url)
     ctx["outcome"] = outcome
-    if outcome.kind == "invalid":
+    if outcome.kind in ("background", "busy"):
+        ctx["job"] = outcome.job
+        ctx["banner"] = ("info", outcome.message)
+    elif outcome.kind == "invalid":
         bundle.add_upstream_errors(outcome.field_errors)
         ctx["banner"] = ("error", outcome.message)
     elif outcome.kind == "conflict":
@@ -240,14 +243,86 @@ def configuration(request: HttpRequest, course_sid: str, exam_sid: str, configur
     return _respond(request, "exams/configuration.html", "config-form", ctx)
 
 
+COPY_EDITABLE = timedelta(minutes=2)  # a copy the worker fetched this recently can be edited (a save checks first)
+
+
+def _render_loaded(request, ctx: dict, loaded, options: dict, *, partial: str | None = None):
+    """The page (or its #config-main part) for a configuration read live or from the cached copy.
+
+    Live: editable by editors unless locked. A copy: editable only when it is fresh (COPY_EDITABLE: the worker just
+    read it because the page could not), with the password not shown (an empty box keeps it); an older copy is
+    read-only. While the worker is asked for a fresh copy and the page is read-only, the page polls for it."""
+    copy_fresh = not loaded.live and timezone.now() - loaded.fetched_at <= COPY_EDITABLE
+    editable = ctx["can_edit"] and (loaded.live or copy_fresh) and loaded.raw.get("locked") is not True
+    bundle = ConfigurationBundle(raw=loaded.raw, disabled=not editable, password_shown=loaded.live, **options)
+    if editable:
+        bundle.enable_inline_validation(reverse("exams:configuration_validate", args=[
+            ctx["course_sid"], ctx["exam_sid"], ctx["configuration_sid"]]))
+    ctx.update(_page_context(request, ctx, raw=loaded.raw))
+    ctx.update(loaded=loaded, bundle=bundle, editable=editable,
+               snapshot=_snapshot(loaded.raw, password_shown=loaded.live) if editable else "",
+               refreshing=loaded.refreshing and not editable, since=f"{loaded.fetched_at.timestamp():.6f}")
+    template = "exams/configuration.html" + (f"#{partial}" if partial else "")
+    return TemplateResponse(request, template, ctx)
+
+
+def _configuration_poll(request, ctx: dict, options: dict):
+    """htmx poll of a page showing an old copy while the worker fetches the current version: 204 while it is still
+    on its way; the page's #config-main built from the copy it stored once it is there; the copy shown with the
+    reason when the worker gave up."""
+    try:
+        since = float(request.GET.get("since", "0"))
+    except ValueError:
+        since = 0.0
+    cached = CachedConfiguration.objects.filter(sid=ctx["configuration_sid"], course_sid=ctx["course_sid"],
+                                                exam_sid=ctx["exam_sid"]).first()
+    if cached is not None and cached.fetched_at.timestamp() > since + 1e-6:
+        loaded = services.Loaded(raw=dict(cached.raw), live=False, fetched_at=cached.fetched_at,
+                                 error="SmarterProctoring was too slow to answer the page; ProctorDash's background "
+                                       "worker has just read it.")
+        return _render_loaded(request, ctx, loaded, options, partial="config-main")
+    state = services.configuration_fetch_state(configuration_sid=ctx["configuration_sid"])
+    if state and state.get("state") in ("queued", "running"):
+        return HttpResponse(status=204)
+    reason = (state or {}).get("message") or "SmarterProctoring did not answer the background worker either."
+    if cached is None:
+        ctx.update(_page_context(request, ctx, raw=None))
+        ctx.update(unavailable=reason, refreshing=False)
+        return TemplateResponse(request, "exams/configuration.html#config-main", ctx)
+    loaded = services.Loaded(raw=dict(cached.raw), live=False, fetched_at=cached.fetched_at, error=reason)
+    return _render_loaded(request, ctx, loaded, options, partial="config-main")
+
+
+@staff_required
+@never_cache
+def configuration_save_status(request: HttpRequest, course_sid: str, exam_sid: str, configuration_sid: str,
+                              save_id):
+    """The outcome of a save completed in the background: the #save-job panel (htmx poll) or a page (JS off)."""
+    _check_sids(course=course_sid, exam=exam_sid, exam_configuration=configuration_sid)
+    require_course_view(request.user, course_sid)
+    job = ConfigurationSave.objects.filter(pk=save_id, course_sid=course_sid, exam_sid=exam_sid,
+                                           configuration_sid=configuration_sid).first()
+    if job is None or (job.user_id not in (None, request.user.pk) and user_role(request.user) != Role.COORDINATOR):
+        raise Http404("No such save")
+    page_url = reverse("exams:configuration", args=[course_sid, exam_sid, configuration_sid])
+    if request.htmx and job.status in (ConfigurationSave.Status.SAVED, ConfigurationSave.Status.UNCHANGED):
+        (messages.success if job.status == ConfigurationSave.Status.SAVED else messages.info)(request, job.message)
+        return HttpResponseClientRedirect(page_url)
+    ctx = {"job": job, "page_url": page_url, "course_sid": course_sid, "exam_sid": exam_sid,
+           "configuration_sid": configuration_sid, "exam": selectors.exam_get(course_sid=course_sid, exam_sid=exam_sid),
+           "course": selectors.course_get(course_sid)}
+    return _respond(request, "exams/save_status.html", "save-job", ctx)
+
+
 def _reapply(request, ctx, *, base_values: dict, new_values: dict, validate_url: str, options: dict):
     """One click after a conflict: the user's changes (against the version they opened: fields.changes_between, so
     a textarea's CRLF or an untouched null is not a change) put onto the version now upstream, shown for review with
     the new version token. Nothing is sent yet."""
     changes = F_.changes_between(base_values, new_values)
     try:
-        current = services.configuration_get(course_sid=ctx["course_sid"], exam_sid=ctx["exam_sid"],
-                                             configuration_sid=ctx["configuration_sid"])
+        with upstream_budget():
+            current = services.configuration_get(course_sid=ctx["course_sid"], exam_sid=ctx["exam_sid"],
+                                                 configuration_sid=ctx["configuration_sid"])
     except services.ConfigurationNotFound:
         return _not_found(request, CONFIGURATION_NOT_FOUND + " Nothing was sent.")
     except services.ConfigurationUnavailable:
@@ -406,22 +481,20 @@ def accommodations(request: HttpRequest, course_sid: str):
     require_course_view(request.user, course_sid)
     if request.method == "POST":
         require_course_edit(request.user, course_sid)
-        from proctordash.appointments.models import Appointment
-
-        pairs = list(Appointment.objects.filter(course_sid=course_sid).exclude(configuration_sid="")
-                     .values_list("exam_sid", "configuration_sid").distinct()[:200])
-        fetched = failed = 0
-        for exam_sid in sorted({p[0] for p in pairs}):
-            f, x = services.configurations_refresh(course_sid=course_sid, exam_sid=exam_sid,
-                                                   configuration_sids=[c for e, c in pairs if e == exam_sid])
-            fetched, failed = fetched + f, failed + x
-        (messages.warning if failed else messages.success)(
-            request, f"Fetched {fetched} configuration(s) from SmarterProctoring"
-                     + (f"; {failed} could not be fetched." if failed else "."))
+        if services.configurations_refresh_course_request(course_sid=course_sid):
+            messages.info(request, "ProctorDash is fetching this course's configurations from SmarterProctoring in "
+                                   "the background; this page updates itself when they are in.")
+        else:
+            messages.warning(request, "The background worker cannot be reached right now, so the configurations "
+                                      "were not fetched; the register shows what ProctorDash already has.")
         return _redirect(request, reverse("exams:accommodations", args=[course_sid]))
     items = services.accommodations_list(user=request.user, course_sid=course_sid)
-    return TemplateResponse(request, "exams/accommodations.html", {
-        "course_sid": course_sid, "items": items, "can_edit": can_edit_course(request.user, course_sid)})
+    refresh = services.configurations_refresh_course_state(course_sid=course_sid)
+    return _respond(request, "exams/accommodations.html", "register", {
+        "course_sid": course_sid, "items": items, "can_edit": can_edit_course(request.user, course_sid),
+        "course": selectors.course_get(course_sid), "refresh": refresh,
+        "refreshing": bool(refresh and refresh.get("state") in ("queued", "running")),
+        "refreshed_at": datetime.fromtimestamp(refresh["at"], tz=dt_timezone.utc) if refresh else None})
 
 
 # --- create an exam ------------------------------------------------------------------------------------------------
@@ -520,9 +593,10 @@ def exam_new(request: HttpRequest, course_sid: str):
             bundle = CreateBundle(request.POST, **options)
             bundle.enable_inline_validation(validate_url)
             ctx.update(bundle=bundle, show_errors=False)
-            outcome = services.exam_creation_resolve(
-                creation=creation, exam_sid=request.POST.get("found_exam_sid", "").strip(),
-                configuration_sid=request.POST.get("found_configuration_sid", "").strip())
+            with upstream_budget():
+                outcome = services.exam_creation_resolve(
+                    creation=creation, exam_sid=request.POST.get("found_exam_sid", "").strip(),
+                    configuration_sid=request.POST.get("found_configuration_sid", "").strip())
             return _create_outcome(request, ctx, outcome)
         if creation is not None and creation.status == ExamCreation.Status.SENDING:
             bundle = CreateBundle(request.POST, **options)
@@ -548,10 +622,11 @@ def exam_new(request: HttpRequest, course_sid: str):
             return _create_outcome(request, ctx, services.exam_creation_status(creation=creation))
         services.exam_creation_abandon(creation=creation)  # a person checked: not created → may send again
 
-    outcome = services.exam_create(
-        user=request.user, course_sid=course_sid, key=key, exam=bundle.exam.body(),
-        config_values=bundle.config.values(),
-        virtual_calculator_type=bundle.exam.cleaned_data.get("virtual_calculator_type", ""))
+    with upstream_budget():  # a POST is tried once; past the budget its outcome is "unknown" (see exam_create)
+        outcome = services.exam_create(
+            user=request.user, course_sid=course_sid, key=key, exam=bundle.exam.body(),
+            config_values=bundle.config.values(),
+            virtual_calculator_type=bundle.exam.cleaned_data.get("virtual_calculator_type", ""))
     return _create_outcome(request, ctx, outcome)
 
 

@@ -353,13 +353,34 @@ def test_upstream_validation_errors_are_mapped_to_their_fields(clean_sandbox, sp
 
 
 def test_cache_fallback_with_age_when_upstream_down(client_for, coordinator, clean_sandbox, cfg):
+    """An old copy is shown read-only with its age; the password is never in the page."""
     client = client_for(coordinator)
     client.get(cfg.url)
+    CachedConfiguration.objects.filter(sid=cfg.sid).update(fetched_at=timezone.now() - timedelta(hours=3))
     clean_sandbox.set_faults(configuration={"error_rate": 1.0, "error_statuses": [502]})
     html = client.get(cfg.url).content.decode()
-    assert 'data-testid="stale-banner"' in html and "Showing the copy fetched" in html
-    assert "Save configuration" not in html  # no editing from a stale copy
+    assert 'data-testid="stale-banner"' in html and "Showing the copy fetched" in html and "3 h ago" in html
+    assert "server error (HTTP 502)" in html
+    assert "Save configuration" not in html  # no editing from an old copy
     assert 'name="password"' in html and PASSWORD_MASK not in html.split('name="password"')[1][:200]
+
+
+def test_a_fresh_copy_is_editable_and_keeps_the_password(client_for, coordinator, clean_sandbox, sp, cfg):
+    """A copy read seconds ago (by the page, or by the worker when the page could not) can be edited: the save
+    checks the live version first. Its password box is empty and means "keep the current password"."""
+    client = client_for(coordinator)
+    live = sp.get_configuration(**cfg.args()).raw
+    client.get(cfg.url)
+    clean_sandbox.set_faults(configuration={"error_rate": 1.0, "error_statuses": [502], "times": 4})
+    html = client.get(cfg.url).content.decode()
+    assert 'data-testid="stale-banner"' in html and "You can edit it" in html and "Save configuration" in html
+    assert live["password"] not in html
+    data = form_data(html)
+    assert data["password"] == ""
+    data["attempts"] = "7"
+    assert client.post(cfg.url, data).status_code == 302
+    after = sp.get_configuration(**cfg.args()).raw
+    assert after["attempts"] == 7 and after["password"] == live["password"]  # kept, not cleared
 
 
 def test_upstream_down_and_no_cache_says_so(client_for, coordinator, clean_sandbox, other_cfg):
@@ -480,3 +501,17 @@ def test_an_exam_opening_within_24_hours_warns_when_the_page_opens(client_for, c
 def test_a_closed_or_distant_exam_shows_no_guard(client_for, coordinator, clean_sandbox, cfg):
     html = client_for(coordinator).get(cfg.url).content.decode()
     assert "data-testid=\"guard-" not in html and 'data-testid="confirm"' not in html
+
+
+def test_pages_that_show_the_password_are_never_stored(client_for, coordinator, clean_sandbox, sp, cfg):
+    """Issue 17 item 3 (page side): the password read live is in these responses, so no cache may keep them."""
+    client = client_for(coordinator)
+    live = sp.get_configuration(**cfg.args()).raw
+    page = client.get(cfg.url)
+    assert live["password"] in page.content.decode()
+    data = form_data(page.content.decode())
+    data["duration"] = "0"
+    rerender = client.post(cfg.url, data, HTTP_HX_REQUEST="true")
+    new = client.get(f"/courses/{cfg.course_sid}/exams/new", follow=True)
+    for response in (page, rerender, new):
+        assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
