@@ -162,14 +162,26 @@ def bulk_candidates(*, user) -> list[CourseGroup]:
     for sid, course_sid, exam_sid in (CachedConfiguration.objects.for_user(user).filter(enrollment_sid="")
                                       .values_list("sid", "course_sid", "exam_sid")):
         found[sid] = Candidate(course_sid, exam_sid, sid, "", "base")
-    appointments = (Appointment.objects.for_user(user).exclude(configuration_sid="")
-                    .values_list("course_sid", "course_offering_sid", "exam_sid", "configuration_sid").distinct())
-    for course_sid, offering_sid, exam_sid, sid in appointments[:5000]:
-        if sid in per_student:
-            continue
-        candidate = found.setdefault(sid, Candidate(course_sid, exam_sid, sid, "", "configuration"))
-        if offering_sid:
-            candidate.offerings.add(offering_sid)
+    # Configurations the appointments name but nobody opened yet: the base one is shared by several learners (a
+    # per-student one belongs to one enrollment); an exam with a single learner offers its one configuration.
+    named = list(Appointment.objects.for_user(user).exclude(configuration_sid="").exclude(exam_sid="").order_by()
+                 .values_list("course_sid", "exam_sid", "configuration_sid")
+                 .annotate(learners=Count("enrollment_sid", distinct=True))[:20000])
+    exams_with_base = {c.exam_sid for c in found.values()}
+    by_exam: dict[str, list] = {}
+    for course_sid, exam_sid, sid, learners in named:
+        if sid not in per_student and sid not in found:
+            by_exam.setdefault(exam_sid, []).append((learners, sid, course_sid))
+    for exam_sid, configs in by_exam.items():
+        shared = [c for c in configs if c[0] >= 2]
+        if not shared and exam_sid not in exams_with_base:
+            shared = [max(configs)]
+        for _, sid, course_sid in shared:
+            found[sid] = Candidate(course_sid, exam_sid, sid, "", "configuration")
+    for sid, offering_sid in (Appointment.objects.filter(configuration_sid__in=list(found))
+                              .exclude(course_offering_sid="").order_by()
+                              .values_list("configuration_sid", "course_offering_sid").distinct()):
+        found[sid].offerings.add(offering_sid)
     titles = dict(Exam.objects.filter(sid__in={c.exam_sid for c in found.values()}).values_list("sid", "title"))
     courses = course_names({c.course_sid for c in found.values()})
     offering_titles = dict(CourseOffering.objects.filter(

@@ -743,6 +743,9 @@ def _bulk_context(request: HttpRequest, change, *, show: str = "all") -> dict:
             i.exam_title = i.exam_title or names.exam(i.exam_sid)
     show = show if show in BULK_SHOW and not progress.active else "all"
     shown = [i for i in items if show == "all" or i.state == show]
+    if not progress.active:  # what needs a look first: failed, then skipped, then not applied, then changed
+        order = {"failed": 0, "skipped": 1, "pending": 2, "changed": 3}
+        shown.sort(key=lambda i: order.get(i.state, 2))
     changed = [i for i in items if i.status == BulkChangeItem.Status.SAVED]
     can_apply = user_role(request.user) == Role.COORDINATOR
     appliable = [i for i in items if i.appliable]

@@ -18,6 +18,10 @@
     if (!target) { return; }
     var root = target.isConnected ? target : document.getElementById(target.id);
     var summary = root && root.querySelector && root.querySelector("[data-focus-after-swap], .results-summary, .error-summary");
+    var active = document.activeElement;
+    var typing = active && (active.tagName === "TEXTAREA" || (active.tagName === "INPUT" &&
+      ["text", "search"].indexOf(active.type) !== -1));
+    if (typing) { return; }  // results that follow typing never take the caret away
     if (summary && summary.hasAttribute("tabindex")) {
       summary.focus({preventScroll: true});
       summary.scrollIntoView({block: "nearest"});

@@ -446,3 +446,29 @@ def test_the_page_lists_exactly_the_exams_that_changed(client_for, coordinator, 
     only_changed = c.get(f"{BULK}{bulk.pk}/?show=changed").content.decode()
     assert only_changed.count('<tr id="item-') == 2
     assert c.get(f"{BULK}{bulk.pk}/?show=skipped").content.decode().count('<tr id="item-') == 1
+
+
+def test_candidates_leave_out_per_student_configurations_and_tell_courses_apart(coordinator):
+    from proctordash.appointments.models import Appointment, Course, Exam
+
+    def sid(prefix, n):
+        return f"{prefix}{n:032x}"
+
+    now = timezone.now()
+    Course.objects.create(sid=sid("CU", 1), title="Statistics", code="STAT 101")
+    Course.objects.create(sid=sid("CU", 2), title="Statistics", code="STAT 201")
+    Exam.objects.create(sid=sid("EX", 1), course_sid=sid("CU", 1), title="Final")
+    Exam.objects.create(sid=sid("EX", 2), course_sid=sid("CU", 2), title="Final")
+    rows = [  # (exam, course, enrollment, configuration)
+        (1, 1, 1, 10), (1, 1, 2, 10), (1, 1, 3, 11),  # EC10 shared (base), EC11 one learner's (per-student)
+        (2, 2, 4, 20),  # an exam with one learner: its one configuration is offered
+    ]
+    for i, (exam, course, enrollment, config) in enumerate(rows):
+        Appointment.objects.create(sid=sid("ES", i + 1), exam_sid=sid("EX", exam), course_sid=sid("CU", course),
+                                   enrollment_sid=sid("EN", enrollment), configuration_sid=sid("EC", config),
+                                   content_hash="x", last_seen_at=now)
+    groups = bulk_services.bulk_candidates(user=coordinator)
+    offered = {c.sid for g in groups for c in g.candidates}
+    assert offered == {sid("EC", 10), sid("EC", 20)}
+    assert [g.title for g in groups] == ["Statistics (STAT 101)", "Statistics (STAT 201)"]
+    assert all(c.label == "Final" for g in groups for c in g.candidates)
