@@ -21,6 +21,7 @@ NOT_PAGES = {
     "login", "logout", "oidc_authentication_init", "oidc_callback", "metrics", "home", "profile",
     "appointments:sessions", "appointments:saved_view_save", "appointments:saved_view_delete",
     "exams:new_validate", "exams:configuration_validate", "exams:creation", "exams:bulk_detail", "exams:bulk_apply",
+    "exams:bulk_progress", "exams:bulk_cancel",
     "monitoring:poll", "monitoring:session", "monitoring:health_refresh", "monitoring:health_run",
     "monitoring:healthz",  # public probe, named in the text under the table
 }
