@@ -151,6 +151,10 @@ class Appointment(models.Model):
             models.Index(fields=["course_offering_sid", "appointment_date"], name="appt_offering_date"),
             # the learner sort and the learner look-up's order
             models.Index(fields=["learner_last_name", "learner_first_name"], name="appt_learner_name"),
+            # the learnerSid filter given a whole SID (selectors.appointment_filter: then exactly `= value`)
+            models.Index(fields=["learner_sid_search"], name="appt_learner_sid_search"),
+            # Not listed here, PostgreSQL only (migration 0009): appt_search_trgm, a pg_trgm GIN index on search_text
+            # for the `q` box and, through it, the learner name / e-mail / course title / exam title filters.
             # the list's enum filters + date (sort, range, chart day) + liveness: the aggregate for the count,
             # per-status counts and chart is an index-only scan (docs/appointments-indexes.md; owner: appointments
             # screens)

@@ -12,6 +12,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 import logging
+import re
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
@@ -20,7 +21,7 @@ from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, DateField, F, Max, Min, Q, QuerySet, Sum, Value
-from django.db.models.functions import TruncDate
+from django.db.models.functions import StrIndex, TruncDate
 from django.http import Http404
 from django.utils import timezone
 
@@ -39,6 +40,35 @@ LIST_COLUMNS = [  # what the list and the export read: no `raw` (it can be large
 ]
 DUE_SOON = timedelta(hours=24)
 log = logging.getLogger(__name__)
+
+
+class ListRow:
+    """One row of the list's page: an appointment's LIST_COLUMNS as attributes (what rendering.rows_html reads),
+    built from a tuple. Model instances cost ~20 µs each to build (a millisecond per page of 50) for nothing the
+    page uses."""
+
+    __slots__ = (*LIST_COLUMNS, "review_flag")
+
+    def __init__(self, values):
+        for name, value in zip(LIST_COLUMNS, values):
+            setattr(self, name, value)
+        self.review_flag = ""
+
+    @property
+    def learner_name(self) -> str:
+        return " ".join(part for part in (self.learner_first_name, self.learner_last_name) if part)
+
+    def __repr__(self) -> str:
+        return f"<ListRow {self.sid}>"
+
+
+def _list_rows(qs: QuerySet[Appointment]) -> list[ListRow]:
+    return [ListRow(values) for values in qs.values_list(*LIST_COLUMNS)]
+
+
+WHOLE_SID = re.compile(r"us[0-9a-f]{32}")
+SEARCH_TEXT_FILTERS = {"learnerFirstName", "learnerLastName", "learnerEmail", "courseTitle", "examTitle"}
+SIGMA = {"σ", "ς"}
 
 
 def appointment_base(*, user) -> QuerySet[Appointment]:
@@ -78,7 +108,24 @@ def appointment_filter(qs: QuerySet[Appointment], filters: dict, *, dates: str =
     for name, column in TEXT_FILTERS.items():
         if filters.get(name):
             # the column is already lowercased; `contains` escapes % and _, so this is the upstream's `in`
-            qs = qs.filter(**{f"{column}__contains": filters[name].lower()})
+            value = filters[name].lower()
+            if name == "learnerSid" and WHOLE_SID.fullmatch(value):
+                # a whole SID is contained only in itself (no other character lowercases into a SID's), so this
+                # is the same filter, read through the appt_learner_sid_search index
+                qs = qs.filter(learner_sid_search=value)
+                continue
+            if name in SEARCH_TEXT_FILTERS and value == value.strip() and not SIGMA & set(value):
+                # Also in search_text: implied (search_text holds the field, lowercased with the others) and served
+                # by the trigram index appt_search_trgm on PostgreSQL. Not for a value with edge spaces (the name
+                # line is stripped) or a sigma (the one letter lowercased by context). The field's own test is
+                # written as strpos() > 0 (the same substring test as `contains`), which the planner does not
+                # estimate from statistics: two LIKEs of one value would be estimated as independent (8 % × 8 % of
+                # the rows for a common first name), and a frequent name read through the index instead of walking
+                # the date order a few hundred rows.
+                qs = qs.filter(search_text__contains=value).alias(**{f"{column}_at": StrIndex(column, Value(value))})
+                qs = qs.filter(**{f"{column}_at__gt": 0})
+                continue
+            qs = qs.filter(**{f"{column}__contains": value})
     window = date_window(filters)
     if dates == "undated":
         qs = qs.filter(appointment_date__isnull=True) if window.undated else qs.none()
@@ -174,12 +221,51 @@ def appointment_overview(*, user, filters: dict, qs: QuerySet[Appointment] | Non
         overview = _overview_from_counts(dim, values, filters, qs)
         if overview is not None:
             return overview
+    elif _has_text(filters) and _sampled_over_bound(qs):
+        return Overview(COUNT_BOUND, {status: None for status in vocabulary.APPOINTMENT_STATUSES}, [], exact=False,
+                        source="sample")
     return _overview_from_rows(qs)
+
+
+def _has_text(filters: dict) -> bool:
+    return any(filters.get(name) for name in TEXT_FILTERS) or bool((filters.get("q") or "").split())
+
+
+SAMPLE_ROWS = 2_000  # rows of the table a text filter is first tried on (PostgreSQL)
+
+
+def _sampled_over_bound(qs: QuerySet[Appointment]) -> bool:
+    """PostgreSQL: whether a sample of the table shows, beyond doubt, more than COUNT_BOUND rows matching `qs`.
+    Counting up to the bound costs a visit per match (and a trigram index reads every match of a word as common as
+    a course's name), 10,000 visits at 1,000,000 appointments; the same ~2,000 sampled rows (TABLESAMPLE SYSTEM,
+    whole pages, the same pages each time: REPEATABLE) cost the same at any size. "Beyond doubt": the matches in the
+    sample minus three standard deviations (Poisson), scaled to the table, still exceed the bound; anything closer
+    is counted."""
+    if connection.vendor != "postgresql":
+        return False
+    try:
+        sql, params = qs.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return False
+    table = connection.ops.quote_name(Appointment._meta.db_table)
+    if sql.count(f"FROM {table} ") != 1:
+        return False
+    stats = f"FROM pg_class WHERE oid = '{Appointment._meta.db_table}'::regclass"
+    sample = (f"{table} TABLESAMPLE SYSTEM ((SELECT least(100, 100.0 * {SAMPLE_ROWS} / greatest(reltuples, 1)) "
+              f"{stats})) REPEATABLE (7)")
+    sampled_sql = sql.replace(f"FROM {table} ", f"FROM {sample} ", 1)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT (SELECT count(*) FROM ({sampled_sql}) AS matches), (SELECT count(*) FROM {sample}), "
+                       f"(SELECT greatest(reltuples, 0) {stats})", params)
+        matches, sampled, rows = cursor.fetchone()
+    if not sampled or matches < 25:
+        return False
+    return (matches - 3 * matches ** 0.5) / sampled * max(rows, sampled) > COUNT_BOUND
 
 
 def _counts_plan(*, user, filters: dict) -> tuple[str, list[str]] | None:
     """(dimension, values) of the per-day counts that answer `filters` for this user, or None."""
-    if any(filters.get(name) for name in TEXT_FILTERS) or (filters.get("q") or "").split():
+    if _has_text(filters):
         return None
     picked = [(dim, filters[name]) for name, dim in counts.FILTER_DIMENSIONS.items() if filters.get(name)]
     scope = visible_course_sids(user)
@@ -221,49 +307,75 @@ def _day_split(window: DateWindow, zone) -> tuple[date | None, date | None, list
 
 def _overview_from_counts(dim: str, values: list[str], filters: dict, qs: QuerySet[Appointment]) -> Overview | None:
     """One UNION query: the counts of the whole days, the rows of cut days, and the counts' zone (None when the
-    counts are not in the dashboard's zone: the caller counts rows instead)."""
+    counts are not in the dashboard's zone: the caller counts rows instead). The counts' part is written here rather
+    than compiled by the ORM (it is the whole cost of this function on most pages: ~1 ms less per page)."""
     zone = timezones.dashboard_zone()
     window = date_window(filters)
     lo, hi, cuts = _day_split(window, zone)
-    table = AppointmentDayCount.objects.filter(dim=dim)
-    table = table.filter(value=values[0]) if len(values) == 1 else table.filter(value__in=values)
+    quote = connection.ops.quote_name
+    where = [f"dim = %s", f"value IN ({', '.join(['%s'] * len(values))})"]
+    params: list = [dim, *values]
     if filters.get("status"):
-        table = table.filter(status=filters["status"])
-    days = Q(day__gt=counts.UNDATED)
+        where.append("status = %s")
+        params.append(filters["status"])
+    days = ["day > %s"]
+    day_params: list = [counts.UNDATED]
     if lo is not None:
-        days &= Q(day__gte=lo)
+        days.append("day >= %s")
+        day_params.append(lo)
     if hi is not None:
-        days &= Q(day__lt=hi)
-    if window.undated:
-        days |= Q(day=counts.UNDATED)
-    parts = []
-    if not (lo is not None and hi is not None and lo >= hi) or window.undated:
-        parts.append(table.filter(days).annotate(kind=Value(0)).values_list("kind", "day", "status")
-                     .annotate(n=Sum("n")))
+        days.append("day < %s")
+        day_params.append(hi)
+    whole_days = not (lo is not None and hi is not None and lo >= hi)
+    if whole_days and window.undated:
+        where.append(f"(({' AND '.join(days)}) OR day = %s)")
+        params += [*day_params, counts.UNDATED]
+    elif whole_days:
+        where.append(" AND ".join(days))
+        params += day_params
+    else:
+        where.append("day = %s")  # no whole day: only the undated, if the window keeps them
+        params.append(counts.UNDATED if window.undated else date.max)
+    parts = [f"SELECT 0 AS kind, day, status, SUM(n) AS n FROM {quote(AppointmentDayCount._meta.db_table)} "
+             f"WHERE {' AND '.join(where)} GROUP BY day, status"]
     for start, end in cuts:
-        parts.append(qs.filter(appointment_date__gte=start, appointment_date__lt=end).order_by()
-                     .annotate(kind=Value(1), day=TruncDate("appointment_date", tzinfo=zone))
-                     .values_list("kind", "day", "status").annotate(n=Count("*")))
-    state = (AppointmentCountsState.objects.filter(pk=1)
-             .annotate(kind=Value(2), day=Value(None, output_field=DateField()), state_zone=F("zone"), n=Value(0))
-             .values_list("kind", "day", "state_zone", "n"))
-    rows = list(parts[0].union(*parts[1:], state, all=True)) if parts else list(state)
-    if not any(kind == 2 and status == str(zone.key) for kind, _day, status, _n in rows):
+        cut = (qs.filter(appointment_date__gte=start, appointment_date__lt=end).order_by()
+               .annotate(kind=Value(1), day=TruncDate("appointment_date", tzinfo=zone))
+               .values_list("kind", "day", "status").annotate(n=Count("*")))
+        try:
+            sql, cut_params = cut.query.sql_with_params()
+        except EmptyResultSet:
+            continue
+        parts.append(f"SELECT * FROM ({sql}) AS cut")
+        params += cut_params
+    parts.append(f"SELECT 2, NULL, zone, 0 FROM {quote(AppointmentCountsState._meta.db_table)} WHERE id = 1")
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    # One pass (the unfiltered list has a row per day and status: ~1,800 for a year). Each (day, status) comes once:
+    # whole days from the counts, cut days from their rows, never both. In no particular order (nothing needs one).
+    zone_ok = False
+    per_day = []
+    status_counts = {status: 0 for status in vocabulary.APPOINTMENT_STATUSES}
+    undated = (counts.UNDATED, counts.UNDATED.isoformat())  # SQLite: a date or text, depending on the part
+    for kind, day, status, n in rows:
+        if kind == 2:
+            zone_ok = status == zone.key
+        elif n:
+            per_day.append((None if day in undated else day, status, n))
+            status = status or "(none)"
+            status_counts[status] = status_counts.get(status, 0) + n
+    if not zone_ok:
         log.warning("The appointment counts are not in the dashboard's zone %s (or missing): counting rows until "
                     "`manage.py appointment_counts --rebuild` or the next sync page rebuilds them.", zone.key)
         return None
-    merged: dict[tuple, int] = {}
-    for kind, day, status, n in rows:
-        if kind == 2 or not n:
-            continue
-        if isinstance(day, str):
-            day = date.fromisoformat(day)
-        key = (None if day == counts.UNDATED else day, status)
-        merged[key] = merged.get(key, 0) + n
-    per_day = sorted(((day, status, n) for (day, status), n in merged.items()),
-                     key=lambda row: (row[0] is None, row[0] or date.min, row[1]))
-    status_counts = status_counts_from(per_day)
+    if connection.vendor != "postgresql":  # SQLite returns days as text
+        per_day = [(date.fromisoformat(day) if isinstance(day, str) else day, status, n) for day, status, n in per_day]
     return Overview(sum(status_counts.values()), status_counts, per_day, source="counts")
+
+
+def _day_order(row: tuple) -> tuple:
+    return (row[0] is None, row[0] or date.min, row[1])
 
 
 def _overview_from_rows(qs: QuerySet[Appointment]) -> Overview:
@@ -280,7 +392,7 @@ def _overview_from_rows(qs: QuerySet[Appointment]) -> Overview:
     if sum(n for *_, n in rows) > COUNT_BOUND:
         return Overview(COUNT_BOUND, {status: None for status in vocabulary.APPOINTMENT_STATUSES}, [], exact=False)
     per_day = sorted(((date.fromisoformat(day) if isinstance(day, str) else day, status, n) for day, status, n in rows),
-                     key=lambda row: (row[0] is None, row[0] or date.min, row[1]))
+                     key=_day_order)
     status_counts = status_counts_from(per_day)
     return Overview(sum(status_counts.values()), status_counts, per_day)
 
@@ -316,16 +428,16 @@ def appointment_page(*, user, filters: dict, overview: Overview, page: int, per_
     base = appointment_base(user=user)
     if sort.lstrip("-") == "appointmentDate":
         return _date_sorted_page(base, filters, overview, sort, offset, per_page)
-    ordered = appointment_order(appointment_filter(base, filters), sort).only(*LIST_COLUMNS)
+    ordered = appointment_order(appointment_filter(base, filters), sort)
     if overview.exact:
         if offset > overview.total // 2:  # nearer the end: read backwards from there
             remaining = overview.total - offset
             take = min(per_page, remaining)
-            rows = list(ordered.reverse()[remaining - take:remaining])[::-1] if take > 0 else []
+            rows = _list_rows(ordered.reverse()[remaining - take:remaining])[::-1] if take > 0 else []
         else:
-            rows = list(ordered[offset:offset + per_page])
+            rows = _list_rows(ordered[offset:offset + per_page])
         return rows, offset + per_page < overview.total
-    rows = list(ordered[offset:offset + per_page + 1])
+    rows = _list_rows(ordered[offset:offset + per_page + 1])
     return rows[:per_page], len(rows) > per_page
 
 
@@ -333,14 +445,17 @@ def _date_sorted_page(base, filters, overview: Overview, sort: str, offset: int,
     zone = timezones.dashboard_zone()
     descending = sort.startswith("-")
     window = date_window(filters)
-    dated = appointment_order(appointment_filter(base, filters, dates="dated"), sort, dated=True).only(*LIST_COLUMNS)
-    undated = appointment_filter(base, filters, dates="undated").order_by("sid").only(*LIST_COLUMNS)
-    if not overview.exact:
-        need = offset + per_page + 1
-        if not window.undated:
-            rows = list(dated[offset:need])
-        else:  # dated first, then undated: read both up to the page's end, in one query
-            rows = _in_parts([dated[:need], undated[:need]], descending)[offset:need]
+    dated = appointment_order(appointment_filter(base, filters, dates="dated"), sort, dated=True)
+
+    def undated():  # built only for a page that reaches them
+        return appointment_filter(base, filters, dates="undated").order_by("sid")
+    if not overview.exact:  # how many rows have a date is unknown: the dated ones first, the undated if they run out
+        rows = _list_rows(dated[offset:offset + per_page + 1])
+        if window.undated and len(rows) <= per_page:
+            # the first undated row follows the last dated one; a page past every dated row counts them (rare: the
+            # end of a list shown as "10,000+")
+            start = 0 if rows or not offset else offset - dated.count()
+            rows += _list_rows(undated()[start:start + per_page + 1 - len(rows)])
         return rows[:per_page], len(rows) > per_page
     n_dated = overview.total - overview.undated
     parts = []
@@ -361,29 +476,39 @@ def _date_sorted_page(base, filters, overview: Overview, sort: str, offset: int,
             seek, skip = dated.filter(bound), offset - before
         parts.append(seek[skip:skip + min(per_page, n_dated - offset)])
     if window.undated and overview.undated and offset + per_page > n_dated:
-        parts.append(undated[max(0, offset - n_dated):offset + per_page - n_dated])
+        parts.append(undated()[max(0, offset - n_dated):offset + per_page - n_dated])
     return _in_parts(parts, descending), offset + per_page < overview.total
 
 
-def _in_parts(parts: list[QuerySet], descending: bool) -> list:
+def _in_parts(parts: list[QuerySet], descending: bool) -> list[ListRow]:
     """Rows of consecutive parts of one order (dated rows by date, then undated rows by sid), in one query: each part
     keeps its own ORDER BY and LIMIT inside a UNION ALL (a form both PostgreSQL and SQLite accept)."""
     if len(parts) == 1:
-        return list(parts[0])
+        return _list_rows(parts[0])
     sqls, params = [], []
     for i, part in enumerate(parts):
         try:
-            sql, part_params = part.annotate(part=Value(i)).query.sql_with_params()
+            sql, part_params = part.annotate(part=Value(i)).values_list(*LIST_COLUMNS, "part").query.sql_with_params()
         except EmptyResultSet:
             continue
         sqls.append(f"SELECT * FROM ({sql}) AS part{i}")
         params.extend(part_params)
     if not sqls:
         return []
-    rows = list(Appointment.objects.raw(" UNION ALL ".join(sqls), params))
-    dated = sorted((r for r in rows if r.part == 0), key=lambda r: r.sid)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(sqls), params)
+        fetched = cursor.fetchall()
+    if connection.vendor != "postgresql":  # SQLite returns datetimes as text
+        convert = connection.ops.convert_datetimefield_value
+        at = [LIST_COLUMNS.index("appointment_date"), LIST_COLUMNS.index("review_by_date")]
+        fetched = [list(values) for values in fetched]
+        for values in fetched:
+            for i in at:
+                values[i] = convert(values[i], None, connection)
+    rows = [(ListRow(values), values[-1]) for values in fetched]
+    dated = sorted((r for r, part in rows if part == 0), key=lambda r: r.sid)
     dated.sort(key=lambda r: r.appointment_date, reverse=descending)
-    return dated + sorted((r for r in rows if r.part != 0), key=lambda r: r.sid)
+    return dated + sorted((r for r, part in rows if part != 0), key=lambda r: r.sid)
 
 
 def appointment_get(*, user, sid: str) -> Appointment:

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 from django.utils import timezone
+from hypothesis import given, settings, strategies as st
 
-from proctordash.appointments import counts, mapping, selectors
+from proctordash.appointments import counts, forms, mapping, selectors
 from proctordash.appointments.models import Appointment, AppointmentCountsState, AppointmentDayCount
 from proctordash.core import timezones
 from proctordash.sandbox import data
@@ -262,3 +263,57 @@ def test_the_command_checks_and_rebuilds(records):
         call_command("appointment_counts", "--check")
     call_command("appointment_counts", "--rebuild", "--check")
     assert counts.counts_check() == []
+
+
+# --- the text filters' index paths ---------------------------------------------------------------------------------
+TRICKY = "aAbΣσςİiKkLl\u212a\u0130ß \t\u00a0'.-@"
+tricky_text = st.text(alphabet=TRICKY, max_size=12)
+
+
+@given(first=tricky_text, last=tricky_text, email=tricky_text, course=tricky_text, exam=tricky_text,
+       data=st.data())
+@settings(max_examples=400, deadline=None)
+def test_a_text_filter_match_is_a_match_in_the_search_text(first, last, email, course, exam, data):
+    """What lets the learner name, e-mail, course and exam title filters go through the trigram index on
+    search_text: wherever the filter matches its own column, the same value is in search_text (for the values the
+    filter sends that way: no edge spaces, no sigma)."""
+    raw = {"sid": "ES" + "1" * 32, "enrollment": {"firstName": first, "lastName": last, "email": email},
+           "course": {"sid": "CU" + "1" * 32, "title": course}, "exam": {"sid": "EX" + "1" * 32, "title": exam}}
+    row = mapping.appointment_row(raw, now=timezone.now())
+    for name in sorted(selectors.SEARCH_TEXT_FILTERS):
+        column = forms.TEXT_FILTERS[name]
+        if not row[column]:
+            continue
+        start = data.draw(st.integers(0, len(row[column]) - 1))
+        end = data.draw(st.integers(start + 1, len(row[column])))
+        value = row[column][start:end].lower()
+        if value in row[column] and value == value.strip() and not selectors.SIGMA & set(value):
+            assert value in row["search_text"], (name, value, row[column], row["search_text"])
+
+
+def test_a_whole_learner_sid_is_only_contained_in_itself():
+    """learnerSid given a whole SID is read as `= value`: no character other than the SID's own lowercases into a
+    SID's alphabet, so a 34-character column (learner_sid's length) holds it only by being it."""
+    import sys
+
+    alphabet = set("0123456789abcdefus")
+    assert not [c for c in map(chr, range(sys.maxunicode + 1)) if not c.isascii() and alphabet & set(c.lower())]
+
+
+def test_text_filters_through_the_index_paths_match_the_upstream_semantics(coordinator):
+    """Rows whose names and titles need care (edge spaces, sigma, dotted I, Kelvin sign, a whole SID in several
+    cases): the filters find exactly the rows where `value.lower() in field.lower()`."""
+    cases = [("  Ada ", "ΟΔΥΣΣΕΥΣ", "Σοφία"), ("İsmail", "KELVIN\u212a", "x"), ("ς", "Σ", "aΣ b"), ("Ada", "", " ")]
+    for i, (first, last, title) in enumerate(cases):
+        AppointmentFactory(learner_first_name=first, learner_last_name=last, course_title=title,
+                           learner_sid=("US" + f"{i:032x}").upper() if i == 1 else "US" + f"{i:032x}")
+    rows = list(Appointment.objects.all())
+    for name, value in [("learnerFirstName", "ada"), ("learnerFirstName", "ada "), ("learnerLastName", "σσ"),
+                        ("learnerLastName", "ς"), ("learnerLastName", "σ"), ("learnerLastName", "k"),
+                        ("learnerFirstName", "i̇"), ("learnerFirstName", "İ"), ("courseTitle", "a"),
+                        ("courseTitle", "σ b"), ("learnerSid", "US" + f"{1:032x}"), ("learnerSid", "us" + f"{2:032x}"),
+                        ("learnerSid", "0001"), ("learnerLastName", "ΣΣΕ")]:
+        column = forms.TEXT_FILTERS[name]
+        expected = sorted(r.sid for r in rows if value.lower() in getattr(r, column.removesuffix("_search")).lower())
+        got = sorted(a.sid for a in selectors.appointment_list(user=coordinator, filters={name: value, "when": "all"}))
+        assert got == expected, (name, value)
