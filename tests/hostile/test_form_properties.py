@@ -171,7 +171,15 @@ def test_saved_view_save(client_for, coordinator, name, query, shared):
     stripped = name.strip()
     if not stripped or len(stripped) > 100 or "\x00" in stripped:
         assert SavedView.objects.count() == count
-        assert "needs a name" in page.content.decode()
+        html = page.content.decode()
+        # the refusal names the box and says why, and says nothing was saved
+        assert "Name:" in html and "nothing was saved" in html
+        if not stripped:
+            assert "needs a name" in html
+        elif "\x00" in stripped:
+            assert "NUL characters" in html
+        else:
+            assert "at most 100 characters" in html
     for view in SavedView.objects.all():
         assert all(k in FILTER_KEYS for k, _ in parse_qsl(view.query_string))
 
