@@ -26,7 +26,10 @@ def user_zone(user) -> zoneinfo.ZoneInfo | None:
 
 
 def format_in_zone(value: datetime, zone: zoneinfo.ZoneInfo, fmt: str = "%d %b %Y %H:%M") -> str:
-    local = value.astimezone(zone)
+    try:
+        local = value.astimezone(zone)
+    except OverflowError:  # an upstream's 0001-01-01 or 9999-12-31 has no local time in most zones: say it in UTC
+        local = value.astimezone(dt_timezone.utc)
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 

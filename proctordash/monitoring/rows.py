@@ -74,13 +74,23 @@ class RowRenderer:
         key = (value, fmt)
         cached = self._times.get(key)
         if cached is None:
-            main = escape(value.astimezone(self.zone).strftime(fmt))
             iso = timezones.to_utc_z(value)
-            cached = f'<time datetime="{iso}">{main}</time>'
-            if self.own_zone is not None:
-                own_local = value.astimezone(self.own_zone)
-                if own_local.utcoffset() != value.astimezone(self.zone).utcoffset():
-                    cached += f' <span class="muted own-zone">({escape(own_local.strftime(fmt))} {escape(own_local.tzname())})</span>'
+            try:
+                local = value.astimezone(self.zone)
+            except OverflowError:  # 0001-01-01 / 9999-12-31 from an upstream: beyond the calendar in this zone
+                cached = f'<time datetime="{iso}">{escape(value.strftime(fmt))} UTC</time>'
+            else:
+                cached = f'<time datetime="{iso}">{escape(local.strftime(fmt))}</time>'
+                own_local = None
+                if self.own_zone is not None:
+                    try:
+                        own_local = value.astimezone(self.own_zone)
+                    except OverflowError:
+                        own_local = None
+                if own_local is not None:
+                    if own_local.utcoffset() != local.utcoffset():
+                        cached += (f' <span class="muted own-zone">({escape(own_local.strftime(fmt))} '
+                                   f'{escape(own_local.tzname())})</span>')
             self._times[key] = cached
         return cached
 

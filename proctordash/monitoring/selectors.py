@@ -99,15 +99,41 @@ def _version(*parts) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
 
 
+MAX_DURATION_MINUTES = 7 * 24 * 60  # a stated duration longer than a week is not believed (nor a negative one)
+
+
+def _duration_minutes(value) -> int | None:
+    """A positive whole number of minutes from an upstream value (int, float or digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        value = int(value) if value == value and 0 < value <= MAX_DURATION_MINUTES else None
+    elif isinstance(value, str):
+        value = int(value) if value.isdecimal() and len(value) < 8 else None
+    if isinstance(value, int) and 0 < value <= MAX_DURATION_MINUTES:
+        return value
+    return None
+
+
 def exam_allowed_minutes(raw: dict) -> int | None:
     """The exam's duration in minutes, when ProctorExam's exam record states one."""
     for key in ("duration", "exam_duration", "duration_minutes"):
-        value = raw.get(key) if isinstance(raw, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            return int(value)
-        if isinstance(value, str) and value.isdecimal() and int(value) > 0:
-            return int(value)
+        minutes = _duration_minutes(raw.get(key) if isinstance(raw, dict) else None)
+        if minutes is not None:
+            return minutes
     return None
+
+
+FAR_PAST = datetime.min.replace(tzinfo=dt_timezone.utc)
+FAR_FUTURE = datetime.max.replace(tzinfo=dt_timezone.utc)
+
+
+def _plus(value: datetime, delta: timedelta) -> datetime:
+    """value + delta, saturating at the ends of the calendar (an upstream date can be 0001-01-01 or 9999-12-31)."""
+    try:
+        return value + delta
+    except OverflowError:
+        return FAR_FUTURE if delta > timedelta(0) else FAR_PAST
 
 
 @dataclass
@@ -192,16 +218,16 @@ def session_flag(*, status: str, updated_at: datetime | None, start_time: dateti
     Times in the text are absolute, so a row's version does not change every minute.
     """
     if status in SETUP_STATUSES and updated_at is not None:
-        limit = updated_at + timedelta(seconds=settings.MONITOR_SETUP_STUCK_AFTER)
+        limit = _plus(updated_at, timedelta(seconds=settings.MONITOR_SETUP_STUCK_AFTER))
         if now > limit:
             return f"{status_label(status)} too long", updated_at
     if status in RUNNING_STATUSES:
         grace = timedelta(seconds=settings.MONITOR_OVERRUN_GRACE)
         if exam.minutes and start_time is not None:
-            due = start_time + timedelta(minutes=exam.minutes)
-            if now > due + grace:
+            due = _plus(start_time, timedelta(minutes=exam.minutes))
+            if now > _plus(due, grace):
                 return f"Running past the {exam.minutes}-minute duration", due
-        elif exam.end_time is not None and now > exam.end_time + grace:
+        elif exam.end_time is not None and now > _plus(exam.end_time, grace):
             return "Running past the exam's end", exam.end_time
     return "", None
 
@@ -228,7 +254,7 @@ def flag_code_expression(exams: dict[int, ExamInfo], now: datetime):
     for exam in exams.values():
         if exam.minutes:
             overrun |= Q(exam_id=exam.id, start_time__lt=now - timedelta(minutes=exam.minutes) - grace)
-        elif exam.end_time is not None and now > exam.end_time + grace:
+        elif exam.end_time is not None and now > _plus(exam.end_time, grace):
             overrun |= Q(exam_id=exam.id)
     return Case(
         When(Q(status__in=SETUP_STATUSES, upstream_updated_at__lt=setup_cutoff), then=Value(1)),
@@ -474,11 +500,7 @@ class AppointmentRow:
 
 
 def _minutes(value) -> int:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return int(value)
-    if isinstance(value, str) and value.isdecimal() and int(value) > 0:
-        return int(value)
-    return SP_DEFAULT_DURATION_MINUTES
+    return _duration_minutes(value) or SP_DEFAULT_DURATION_MINUTES
 
 
 def monitor_appointments(*, now: datetime | None = None) -> list[AppointmentRow]:
@@ -504,7 +526,7 @@ def monitor_appointments(*, now: datetime | None = None) -> list[AppointmentRow]
     for sid, st, first, last, email, course, exam, date, recording, chash, duration, exam_sid in qs:
         minutes = _minutes(duration)
         if date is not None and date <= now:
-            if st != "In Progress" and date + timedelta(minutes=minutes) < now:
+            if st != "In Progress" and _plus(date, timedelta(minutes=minutes)) < now:
                 continue  # its time is over and it never started: not "in progress", not "soon"
             phase = "in progress"
         elif st == "In Progress":
@@ -512,7 +534,7 @@ def monitor_appointments(*, now: datetime | None = None) -> list[AppointmentRow]
         else:
             phase = "starting soon"
         flag, code = "", 0
-        if date is not None and recording is None and now > date + no_recording_after:
+        if date is not None and recording is None and now > _plus(date, no_recording_after):
             flag, code = "Past its start, no recording", SP_NO_RECORDING
         elif st == "Needs Proctor":
             flag, code = "Needs a proctor", SP_NEEDS_PROCTOR
@@ -763,6 +785,8 @@ def session_unit(session_id: int, *, since: datetime | None, open_ids, now: date
     """One live session of an open exam as the monitor shows it (the timeline toggle re-renders it in place)."""
     now = now or timezone.now()
     exams = open_exams() if exams is None else exams
+    if not exams:
+        return None
     qs = (StudentSession.objects.filter(pk=session_id, exam_id__in=list(exams), removed_at__isnull=True)
           .annotate(flag_code=flag_code_expression(exams, now)).annotate(grp=group_expression(now, since)))
     raw = _read_sessions(qs)
