@@ -101,15 +101,25 @@ def parse_jsonish(value: Any) -> Any:
 
 
 def parse_date(value: Any) -> datetime | None:
+    """An aware datetime, or None for anything that is not a date every zone can show (an upstream "0001-01-01" would
+    overflow when moved to a zone west of UTC)."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt_timezone.utc)
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except (ValueError, OverflowError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt_timezone.utc)
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        if not 2 <= parsed.astimezone(dt_timezone.utc).year <= 9998:
+            return None
+    except OverflowError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)
+    return parsed
 
 
 def _date_z(value: Any) -> str | None:
@@ -262,8 +272,8 @@ def _wire(kind: str, value: Any) -> Any:
             return None  # "string | null", and the upstream refuses an empty string: empty means null
         return value if isinstance(value, str) else str(value)
     if kind == "date":
-        if isinstance(value, str) and value.endswith("Z") and parse_date(value) is not None:
-            return value
+        if isinstance(value, str) and value.endswith("Z"):
+            return value  # what the upstream holds, as it spells it (even a date no page can show)
         return _date_z(value) or _OMIT  # not nullable in the request schema
     if kind == "int":
         number = normalise("duration", value)
