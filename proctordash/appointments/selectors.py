@@ -178,6 +178,20 @@ def appointment_list(*, user, filters: dict) -> QuerySet[Appointment]:
     return appointment_order(appointment_filter(appointment_base(user=user), filters), sort_of(filters))
 
 
+def appointment_export_parts(*, user, filters: dict) -> list[QuerySet[Appointment]]:
+    """What the CSV export streams, in the list's order: sorted by date, the dated rows (read in index order) and
+    then the undated ones (by sid), so that no part has to be sorted before its first row; otherwise the list's
+    queryset."""
+    sort = sort_of(filters)
+    if sort.lstrip("-") != "appointmentDate":
+        return [appointment_list(user=user, filters=filters)]
+    base = appointment_base(user=user)
+    parts = [appointment_order(appointment_filter(base, filters, dates="dated"), sort, dated=True)]
+    if date_window(filters).undated:
+        parts.append(appointment_filter(base, filters, dates="undated").order_by("sid"))
+    return parts
+
+
 COUNT_BOUND = 10_000  # a filter the per-day counts cannot answer is counted up to this many rows, then "10,000+"
 
 

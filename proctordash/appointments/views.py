@@ -200,8 +200,8 @@ def appointment_export(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         return HttpResponseBadRequest(f"Invalid filter, nothing exported. {problems}", content_type="text/plain; charset=utf-8")
-    qs = selectors.appointment_list(user=request.user, filters=form.cleaned_data)
-    response = StreamingHttpResponse(export.csv_rows(qs), content_type="text/csv; charset=utf-8")
+    parts = selectors.appointment_export_parts(user=request.user, filters=form.cleaned_data)
+    response = StreamingHttpResponse(export.csv_rows(parts), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="appointments-{stamp}.csv"'
     response["Cache-Control"] = "no-store"

@@ -5,6 +5,8 @@ the paging that seeks by day. The truth each test compares with is the old way: 
 from __future__ import annotations
 
 import copy
+import csv
+import io
 import random
 import re
 import time
@@ -317,3 +319,21 @@ def test_text_filters_through_the_index_paths_match_the_upstream_semantics(coord
         expected = sorted(r.sid for r in rows if value.lower() in getattr(r, column.removesuffix("_search")).lower())
         got = sorted(a.sid for a in selectors.appointment_list(user=coordinator, filters={name: value, "when": "all"}))
         assert got == expected, (name, value)
+
+
+# --- the export ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("query", ["", "when=all", "when=past", "when=all&sort=-appointmentDate", "when=all&sort=exam",
+                                   "q=a"])
+def test_the_export_lists_what_the_list_lists_in_its_order(client_for, coordinator, records, query, monkeypatch):
+    """Dated rows in index order then the undated ones (no sort before the first row), in chunks of text."""
+    from proctordash.appointments import export, forms as filter_forms
+
+    monkeypatch.setattr(export, "CHUNK_BYTES", 2000)  # several chunks from a few hundred rows
+    write_in_pages(records)
+    response = client_for(coordinator).get(f"/appointments/export.csv?{query}")
+    chunks = [chunk.decode("utf-8") for chunk in response.streaming_content]
+    assert len(chunks) > 3
+    rows = list(csv.reader(io.StringIO("".join(chunks).lstrip("\ufeff"))))
+    form = filter_forms.AppointmentFilterForm(dict(pair.split("=") for pair in query.split("&") if pair))
+    assert form.is_valid()
+    assert [row[0] for row in rows[1:]] == all_sids(coordinator, form.cleaned_data)
