@@ -337,3 +337,15 @@ def test_the_export_lists_what_the_list_lists_in_its_order(client_for, coordinat
     form = filter_forms.AppointmentFilterForm(dict(pair.split("=") for pair in query.split("&") if pair))
     assert form.is_valid()
     assert [row[0] for row in rows[1:]] == all_sids(coordinator, form.cleaned_data)
+
+
+def test_exam_windows_from_the_counts_read_as_from_the_rows(coordinator, records):
+    from django.db.models import Max, Min
+
+    write_in_pages(records)
+    rows = (Appointment.objects.live().exclude(exam_sid="").order_by().values_list("exam_sid")
+            .annotate(first=Min("appointment_date"), last=Max("appointment_date")))
+    expected = {sid: selectors.window_text((first, last)) for sid, first, last in rows}
+    windows = selectors.exam_windows(user=coordinator)
+    assert {sid: selectors.window_text(windows.get(sid)) for sid in expected} == expected
+    assert any(expected.values())
