@@ -141,6 +141,9 @@ class RowRenderer:
         if head.count == 0:
             note = ('<span class="note">Nothing needs attention right now.</span>' if head.group == selectors.ATTENTION
                     else '<span class="note muted">none</span>')
+        elif head.partial:
+            note = (f'<span class="note">Too many to list at once: the newest {number(head.partial)} here, the rest '
+                    f'counted per exam below ({number(head.exams)} exam{"" if head.exams == 1 else "s"}).</span>')
         elif not head.listed and head.group in selectors.LISTED_GROUPS:
             note = (f'<span class="note">Too many to list at once: counted per exam below '
                     f'({number(head.exams)} exam{"" if head.exams == 1 else "s"}).</span>')

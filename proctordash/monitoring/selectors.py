@@ -307,7 +307,7 @@ GROUP_HELP = {
 }
 SOON_AHEAD = timedelta(hours=1)
 SOON_LATE = timedelta(minutes=30)  # a learner booked a little while ago may still start
-ROW_BUDGET = 150  # rows listed on the first screen in all (settings.MONITOR_ROW_BUDGET overrides, for tests)
+ROW_BUDGET = 120  # rows listed on the first screen in all (settings.MONITOR_ROW_BUDGET overrides, for tests)
 EXPAND_STEP = 100  # rows an exam's count shows per "Show" / "Show more"
 EXPAND_MAX = 1000
 MAX_EXPANSIONS = 12
@@ -555,7 +555,8 @@ class GroupHead:
     group: str
     count: int
     listed: bool  # rows listed one by one (else counted per exam)
-    exams: int = 0  # exams with rows in this group
+    exams: int = 0  # exams with rows in this group (counted per exam)
+    partial: int = 0  # attention only: this many rows listed, the rest counted per exam
 
     @property
     def key(self) -> str:
@@ -571,7 +572,7 @@ class GroupHead:
 
     @property
     def version(self) -> str:
-        return f"{self.count}.{'L' if self.listed else 'C'}.{self.exams}"
+        return f"{self.count}.{'L' if self.listed else 'P' if self.partial else 'C'}.{self.exams}"
 
 
 @dataclass
@@ -690,35 +691,59 @@ def monitor_layout(*, exam_id: int | None = None, status: str = "", since: datet
         labels[SP_BUCKET] = ("SmarterProctoring appointments", "SmarterProctoring", "sp")
 
     # 2. Which groups are listed row by row: in attention order, each while it fits what is left of the budget.
+    # The attention group never disappears behind counts: when it is larger than the budget, its newest rows fill
+    # the budget and only the rest is counted per exam ("partial").
     heads: dict[str, GroupHead] = {}
     left = budget
     for group in groups:
         total = sum(counts[group].values())
         listed = group in LISTED_GROUPS and total <= left
+        head = heads[group] = GroupHead(group, total, listed, len(counts[group]))
         if listed:
             left -= total
-        heads[group] = GroupHead(group, total, listed, len(counts[group]))
-    honoured = {k: v for k, v in expand.items() if k[0] in heads and not heads[k[0]].listed
-                and counts[k[0]].get(k[1])}
+        elif group == ATTENTION and total:
+            head.partial, left = left, 0
 
     # 3. Read the listed rows (one query) and each expanded exam's first rows (one query each).
     session_rows: dict[str, list[SessionRow]] = {}
     bucket_rows: dict[tuple[str, str], list] = {}
     raw_listed: list[tuple] = []
     raw_buckets: dict[tuple[str, str], list[tuple]] = {}
+    attention = heads.get(ATTENTION)
+    partial = attention is not None and attention.partial > 0
     if qs is not None:
-        listed_numbers = [GROUP_NUMBER[g] for g in groups if heads[g].listed and heads[g].count]
+        listed_numbers = [GROUP_NUMBER[g] for g in groups if (heads[g].listed or heads[g].partial) and heads[g].count]
         if listed_numbers:
             raw_listed = _read_sessions(qs.filter(grp__in=listed_numbers))
+    if partial:  # what is listed, what is left: the remainder's counts per exam are what the buckets show
+        pool = [r for r in raw_listed if r[-1] == GROUP_NUMBER[ATTENTION]]
+        new_counts = _new_counts_for([r[0] for r in pool], since)
+        build = functools.partial(_session_row, exams=exams, new_counts=new_counts, open_ids=open_ids, now=now)
+        ranked = sorted([build(v) for v in pool] + sp_by_group.get(ATTENTION, []),
+                        key=functools.partial(_sort_key, ATTENTION))
+        shown_rows, rest = ranked[: attention.partial], ranked[attention.partial:]
+        counts[ATTENTION] = {}
+        remainder: dict[str, list] = {}
+        for row in rest:
+            key = row.exam_key if isinstance(row, SessionRow) else SP_BUCKET
+            remainder.setdefault(key, []).append(row)
+            counts[ATTENTION][key] = counts[ATTENTION].get(key, 0) + 1
+        attention.exams = len(remainder)
+        session_rows[ATTENTION] = [r for r in shown_rows if isinstance(r, SessionRow)]
+        sp_by_group[ATTENTION] = [r for r in shown_rows if not isinstance(r, SessionRow)]
+        raw_listed = [r for r in raw_listed if r[-1] != GROUP_NUMBER[ATTENTION]]
+    honoured = {k: v for k, v in expand.items() if k[0] in heads and not heads[k[0]].listed
+                and counts[k[0]].get(k[1])}
+    if qs is not None:
         for (group, exam_key), rows in honoured.items():
-            if exam_key.startswith("pe"):
+            if exam_key.startswith("pe") and not (partial and group == ATTENTION):
                 bucket_qs = qs.filter(grp=GROUP_NUMBER[group], exam_id=int(exam_key[2:])).order_by(Lower("name"), "id")
                 raw_buckets[(group, exam_key)] = _read_sessions(bucket_qs, rows)
     attention_ids = [r[0] for r in raw_listed if r[-1] == GROUP_NUMBER[ATTENTION]]
     attention_ids += [r[0] for (g, _), rs in raw_buckets.items() if g == ATTENTION for r in rs]
     new_counts = _new_counts_for(attention_ids, since)
     build = functools.partial(_session_row, exams=exams, new_counts=new_counts, open_ids=open_ids, now=now)
-    all_sessions: list[SessionRow] = []
+    all_sessions: list[SessionRow] = list(session_rows.get(ATTENTION, []))
     for values in raw_listed:
         row = build(values)
         session_rows.setdefault(row.group, []).append(row)
@@ -728,7 +753,12 @@ def monitor_layout(*, exam_id: int | None = None, status: str = "", since: datet
         bucket_rows[bucket] = built
         all_sessions.extend(built)
     for (group, exam_key), rows in honoured.items():
-        if exam_key == SP_BUCKET:
+        if partial and group == ATTENTION:
+            picked = sorted(remainder[exam_key], key=lambda r: ((r.name if isinstance(r, SessionRow)
+                                                                 else r.learner_name).lower(), r.key))[:rows]
+            bucket_rows[(group, exam_key)] = picked
+            all_sessions.extend(r for r in picked if isinstance(r, SessionRow))
+        elif exam_key == SP_BUCKET:
             picked = sorted(sp_by_group.get(group, []), key=functools.partial(_sort_key, group))
             bucket_rows[(group, exam_key)] = picked[:rows]
     if timelines:
@@ -739,12 +769,13 @@ def monitor_layout(*, exam_id: int | None = None, status: str = "", since: datet
     for group in groups:
         head = heads[group]
         units.append(Unit(head.key, head.version, "group", head))
-        if head.listed:
+        if head.listed or head.partial:
             rows = session_rows.get(group, []) + sp_by_group.get(group, [])
             rows.sort(key=functools.partial(_sort_key, group))
             units.extend(Unit(r.key, r.version, "session" if isinstance(r, SessionRow) else "appointment", r)
                          for r in rows)
-            continue
+            if head.listed:
+                continue
         for exam_key in sorted(counts[group], key=lambda k: (k == SP_BUCKET, labels[k][0].lower(), k)):
             label, upstream, exam_version = labels[exam_key]
             rows_wanted = honoured.get((group, exam_key), 0)

@@ -255,8 +255,8 @@ def announcement_text(layout: selectors.MonitorLayout, versions: dict[str, str],
     old_head = versions.get("g-attention", "")
     old_parts = old_head.split(".")
     if head is not None and len(old_parts) == 3 and old_parts[0].isdecimal():
-        old_count, old_listed = int(old_parts[0]), old_parts[1] == "L"
-        if head.listed and old_listed:
+        old_count, old_listed = int(old_parts[0]), old_parts[1] in ("L", "P")
+        if (head.listed or head.partial) and old_listed:
             for unit in layout.units:
                 item = unit.item
                 if unit.kind not in ("session", "appointment") or item.group != selectors.ATTENTION:

@@ -709,3 +709,30 @@ def test_expand_tokens_are_parsed_strictly():
         ("waiting", "pe12"): 100, ("finished", "pe3"): 250, ("progress", "sp"): 100, ("soon", "pe9"): 1000}
     assert selectors.parse_expand(["<script>", "waiting-pe", "waiting-pe1;drop", "nope-pe1", "waiting-sp1"]) == {}
     assert len(selectors.parse_expand([",".join(f"waiting-pe{i}" for i in range(50))])) == selectors.MAX_EXPANSIONS
+
+
+def test_attention_larger_than_the_page_lists_its_newest_and_counts_the_rest(client_for, support, exam, settings):
+    settings.MONITOR_ROW_BUDGET = 3
+    settings.MONITOR_SETUP_STUCK_AFTER = 900
+    now = timezone.now()
+    physics = ProctorExamExamFactory(name="Physics")
+    stuck = [StudentSessionFactory(exam=exam if i % 2 else physics, name=f"Stuck {i}", status="in_setup",
+                                   upstream_updated_at=now - timedelta(minutes=20 + i)) for i in range(5)]
+    StudentSessionFactory(exam=exam, name="Running fine")
+    c = client_for(support)
+    html = c.get(reverse("monitoring:monitor")).content.decode()
+    groups = sections(html)
+    # the three newest troubles listed; the two oldest counted under their exams (Chemistry: #3, Physics: #4)
+    assert groups["attention"][:3] == [f"pe-{s.pk}" for s in stuck[:3]]
+    assert groups["attention"][3:] == [f"c-attention-pe{exam.pk}", f"c-attention-pe{physics.pk}"]
+    assert "the newest 3 here, the rest counted per exam below (2 exams)" in html
+    assert "<h2>Needs attention <span class=\"count\">5</span>" in html
+    assert groups["progress"] == [f"c-progress-pe{exam.pk}"]  # the budget is spent
+    # expanding an exam's rest shows only rows not already listed
+    expanded = c.get(reverse("monitoring:monitor"), {"expand": f"attention-pe{exam.pk}",
+                                                     "since": since_of(html)}).content.decode()
+    keys = sections(expanded)["attention"]
+    assert keys.count(f"pe-{stuck[3].pk}") == 1 and len(keys) == len(set(keys))
+    assert keys.index(f"c-attention-pe{exam.pk}") + 1 == keys.index(f"pe-{stuck[3].pk}")
+    # and the poll agrees with the page
+    assert poll_after(c, expanded, expand=f"attention-pe{exam.pk}").status_code == 204
