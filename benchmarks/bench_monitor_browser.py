@@ -232,6 +232,28 @@ def measure(base: str, cookie: str, loads: int, polls: int, screens: Path | None
     return out
 
 
+def lighthouse(cli: str, base: str, cookie: str, var: Path, runs: int = 3) -> None:
+    """Lighthouse's performance category on /monitor/ (desktop preset, Debian's Chromium, the session cookie)."""
+    import json
+
+    scores = []
+    for i in range(runs):
+        report = var / f"lighthouse-{i}.json"
+        subprocess.run([cli, f"{base}/monitor/", "--preset=desktop", "--only-categories=performance", "--quiet",
+                        "--output=json", f"--output-path={report}", f"--extra-headers={json.dumps({'Cookie': f'sessionid={cookie}'})}",
+                        "--chrome-flags=--headless=new " + " ".join(FLAGS)],
+                       env={**os.environ, "CHROME_PATH": "/usr/bin/chromium"}, check=True, timeout=300)
+        data = json.loads(report.read_text())
+        audits = data["audits"]
+        scores.append((data["categories"]["performance"]["score"] * 100, audits["first-contentful-paint"]["numericValue"],
+                       audits["largest-contentful-paint"]["numericValue"], audits["total-blocking-time"]["numericValue"],
+                       audits["cumulative-layout-shift"]["numericValue"], data["finalDisplayedUrl"]))
+    for score, fcp, lcp, tbt, cls, url in scores:
+        print(f"lighthouse {url}: performance {score:.0f}; FCP {fcp:.0f} ms, LCP {lcp:.0f} ms, TBT {tbt:.0f} ms, "
+              f"CLS {cls:.3f}")
+    print(f"lighthouse performance, median of {runs}: {statistics.median(s[0] for s in scores):.0f}")
+
+
 def p50(values):
     return statistics.median(values) if values else float("nan")
 
@@ -246,6 +268,8 @@ def main() -> None:
     parser.add_argument("--var", help="working directory (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the populated store for a later run with --var")
     parser.add_argument("--screens", help="write the screenshots (1366 and 390 px) to this folder")
+    parser.add_argument("--lighthouse", help="path of npm's lighthouse CLI (npm i -E lighthouse@12.2.3): also its "
+                                             "performance score of /monitor/ (desktop preset), three runs")
     args = parser.parse_args()
 
     var = Path(args.var) if args.var else Path(tempfile.mkdtemp(prefix="bench-monitor-browser-"))
@@ -321,6 +345,8 @@ def main() -> None:
         print(f"poll, five shown sessions changed ({len(changed)}): p50 {p50([x['ms'] for x in changed]):.0f} ms (server "
               f"{p50([x['server'] for x in changed]):.0f} ms), answer {p50([x['bytes'] for x in changed]) / 1024:.1f} "
               f"KiB, statuses {sorted({x['status'] for x in changed})}")
+        if args.lighthouse:
+            lighthouse(args.lighthouse, base, cookie, var)
         widths = {k: v for k, v in r.items() if "_width_" in k}
         if widths:
             print("page widths: " + ", ".join(f"{k} {v}" for k, v in widths.items()))
