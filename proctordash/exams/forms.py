@@ -155,7 +155,7 @@ def proctor_type_choices(options, selected) -> list[tuple[str, str]]:
         if sid in known or not sid:
             continue
         if SID_PATTERNS["proctor_type"].fullmatch(sid):
-            out.append((sid, f"Proctor type {sid[:6]}…{sid[-4:]}"))
+            out.append((sid, f"{sid[:6]}…{sid[-4:]}"))  # not named by the synced data: the SID is the label
         else:  # an odd upstream value: shown (and kept) as it is, so an untouched save does not drop it
             out.append((sid, f"Unrecognised proctor type “{sid[:40]}”"))
         known.add(sid)
@@ -229,6 +229,7 @@ class ConfigurationForm(forms.Form):
             self.fields[name] = forms.BooleanField(label=f"{label} permitted", required=False)
             self.fields[f"{name}_information"] = _text(f"{label}: information for students and proctors",
                                                        max_length=2000)
+            self.fields[f"{name}_information"].widget.attrs["placeholder"] = "Information for students and proctors"
         self.fields["permitted_other_items"] = _text("Other permitted items", rows=2, max_length=2000)
         self.fields["exam_open_date"] = DashboardDateTimeField(label="Exam opens")
         self.fields["exam_close_date"] = DashboardDateTimeField(label="Exam closes")

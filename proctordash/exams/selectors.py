@@ -23,6 +23,12 @@ LEARN_CACHE_SECONDS = 600
 MAX_LEARN_ROWS = 20000
 
 
+def short_sid(sid: str) -> str:
+    """A SID as a label when nothing names it: "TS2523…1ed8" (the full SID goes in the title)."""
+    sid = str(sid)
+    return sid if len(sid) <= 14 else f"{sid[:6]}…{sid[-4:]}"
+
+
 def course_get(course_sid: str):
     from proctordash.appointments.models import Course
 
@@ -108,8 +114,8 @@ def proctor_type_options(*, course_sid: str) -> list[tuple[str, str]]:
             top, n = counter.most_common(1)[0]
             if n >= LABEL_MIN_VOTES and n / sum(counter.values()) >= LABEL_MIN_SHARE:
                 label = SESSION_TYPE_LABELS.get(top, top)
-        options.append((sid, label or f"Proctor type {sid[:6]}…{sid[-4:]}"))
-    options.sort(key=lambda o: (o[1].startswith("Proctor type "), o[1].lower()))
+        options.append((sid, label or short_sid(sid)))
+    options.sort(key=lambda o: (o[1] == short_sid(o[0]), o[1].lower()))
     options = options[:40]
     cache.set(key, options, LEARN_CACHE_SECONDS)
     return options

@@ -696,34 +696,44 @@ class Accommodation:
     learner_name: str
     differences: list[dict]
     base_known: bool
+    exam_title: str = ""
 
 
 def accommodations_list(*, user, course_sid: str, exam_sid: str | None = None) -> list[Accommodation]:
     """Per-student configurations (enrollmentSid set) from the cache, with the learner's name (from the appointment
-    cache) and what differs from the base configuration: duration, attempts, permitted items."""
-    from proctordash.appointments.models import Appointment
+    cache), the exam's title and what differs from the base configuration: duration, attempts, permitted items.
+    A constant number of queries, however many rows."""
+    from proctordash.appointments.models import Appointment, Exam
 
     qs = CachedConfiguration.objects.for_user(user).filter(course_sid=course_sid).exclude(enrollment_sid="")
     if exam_sid:
         qs = qs.filter(exam_sid=exam_sid)
-    configs = list(qs)
-    ref_sids = {c.reference_sid for c in configs if c.reference_sid}
-    bases = {c.sid: c for c in CachedConfiguration.objects.filter(sid__in=ref_sids)}
+    configs = list(qs[:2000])
+    exam_sids = {c.exam_sid for c in configs}
+    bases = {c.sid: c for c in CachedConfiguration.objects.filter(
+        Q(sid__in={c.reference_sid for c in configs if c.reference_sid})
+        | Q(exam_sid__in=exam_sids, enrollment_sid="", course_sid=course_sid))}
+    base_of_exam: dict[str, CachedConfiguration] = {}
+    for base in sorted(bases.values(), key=lambda b: b.sid):
+        if not base.enrollment_sid:
+            base_of_exam.setdefault(base.exam_sid, base)
+    titles = dict(Exam.objects.filter(sid__in=exam_sids, course_sid=course_sid).values_list("sid", "title"))
     names: dict[str, str] = {}
-    for row in (Appointment.objects.filter(enrollment_sid__in={c.enrollment_sid for c in configs})
+    for row in (Appointment.objects.filter(course_sid=course_sid,
+                                           enrollment_sid__in={c.enrollment_sid for c in configs})
                 .values("enrollment_sid", "learner_first_name", "learner_last_name")):
         name = " ".join(p for p in (row["learner_first_name"], row["learner_last_name"]) if p)
         if name:
             names.setdefault(row["enrollment_sid"], name)
     out = []
     for c in configs:
-        base = bases.get(c.reference_sid)
-        if base is None:  # fall back to the exam's base configuration when the reference is not cached
-            base = next((b for b in CachedConfiguration.objects.filter(exam_sid=c.exam_sid, enrollment_sid="")), None)
+        # the referenced base configuration, else the exam's base configuration when the reference is not cached
+        base = bases.get(c.reference_sid) or base_of_exam.get(c.exam_sid)
         mine = F_.values_of(c.raw)
         diffs = F_.diff_rows(F_.values_of(base.raw), mine, keys=ACCOMMODATION_KEYS) if base else []
-        out.append(Accommodation(c, names.get(c.enrollment_sid, ""), diffs, base is not None))
-    out.sort(key=lambda a: (a.learner_name.lower() or "~", a.configuration.exam_sid))
+        out.append(Accommodation(c, names.get(c.enrollment_sid, ""), diffs, base is not None,
+                                 titles.get(c.exam_sid, "")))
+    out.sort(key=lambda a: (a.learner_name.lower() or "~", a.exam_title.lower(), a.configuration.exam_sid))
     return out
 
 

@@ -35,3 +35,18 @@ def sid_copy(sid, label: str = "SID"):
     return format_html(
         '<span class="sid"><code title="{}">{}</code><button type="button" class="copy" data-copy="{}" hidden '
         'aria-label="Copy {}: {}">Copy</button></span>', sid, short, sid, label, sid)
+
+
+@register.simple_tag(name="zone_label")
+def zone_label_tag() -> str:
+    """The dashboard's zone as labels say it ("Chicago time")."""
+    from proctordash.exams.forms import zone_label
+
+    return zone_label()
+
+
+@register.filter(name="short_sid")
+def short_sid_filter(sid) -> str:
+    from proctordash.exams.selectors import short_sid
+
+    return short_sid(sid or "")
