@@ -151,6 +151,10 @@ class Appointment(models.Model):
             models.Index(fields=["course_offering_sid", "appointment_date"], name="appt_offering_date"),
             # the learner sort and the learner look-up's order
             models.Index(fields=["learner_last_name", "learner_first_name"], name="appt_learner_name"),
+            # the undated appointments (no date yet: Needs Proctor) in the list's order, after the dated ones: the last
+            # pages of a list that keeps them; ~2 % of the rows, so cheap to keep
+            models.Index(fields=["sid"], condition=Q(appointment_date__isnull=True, removed_at__isnull=True),
+                         name="appt_undated_sid"),
             # the learnerSid filter given a whole SID (selectors.appointment_filter: then exactly `= value`)
             models.Index(fields=["learner_sid_search"], name="appt_learner_sid_search"),
             # Not listed here, PostgreSQL only (migration 0009): appt_search_trgm, a pg_trgm GIN index on search_text

@@ -63,11 +63,15 @@ class ListRow:
 
 
 def _list_rows(qs: QuerySet[Appointment]) -> list[ListRow]:
+    return [ListRow(values) for values in _fetch_list(qs)]
+
+
+def _fetch_list(qs: QuerySet[Appointment]) -> list:
     try:
         sql, params = qs.values_list(*LIST_COLUMNS).query.sql_with_params()
     except EmptyResultSet:
         return []
-    return [ListRow(values) for values in _fetch(sql, params)]
+    return _fetch(sql, params)
 
 
 _DATETIME_AT = [LIST_COLUMNS.index("appointment_date"), LIST_COLUMNS.index("review_by_date")]
@@ -515,31 +519,39 @@ def _date_sorted_page(base, filters, overview: Overview, sort: str, offset: int,
             bound = (Q(appointment_date__lt=counts.day_start(counts.next_day(day), zone)) if descending
                      else Q(appointment_date__gte=counts.day_start(day, zone)))
             seek, skip = dated.filter(bound), offset - before
-        parts.append(seek[skip:skip + min(per_page, n_dated - offset)])
+        parts.append(("dated", seek[skip:skip + min(per_page, n_dated - offset)]))
     if window.undated and overview.undated and offset + per_page > n_dated:
-        parts.append(undated()[max(0, offset - n_dated):offset + per_page - n_dated])
+        start, end = max(0, offset - n_dated), min(offset + per_page - n_dated, overview.undated)
+        if start > overview.undated // 2:  # nearer their end: read backwards (sid descending) from there
+            parts.append(("undated", undated().order_by("-sid")[overview.undated - end:overview.undated - start]))
+        else:
+            parts.append(("undated", undated()[start:end]))
     return _in_parts(parts, descending), offset + per_page < overview.total
 
 
-def _in_parts(parts: list[QuerySet], descending: bool) -> list[ListRow]:
-    """Rows of consecutive parts of one order (dated rows by date, then undated rows by sid), in one query: each part
-    keeps its own ORDER BY and LIMIT inside a UNION ALL (a form both PostgreSQL and SQLite accept)."""
+def _in_parts(parts: list[tuple[str, QuerySet]], descending: bool) -> list[ListRow]:
+    """Rows of consecutive parts of one order ("dated" rows by date, then "undated" rows by sid), in one query: each
+    part keeps its own ORDER BY and LIMIT inside a UNION ALL (a form both PostgreSQL and SQLite accept), and the
+    rows are put in the list's order here (a part may have been read backwards)."""
     if len(parts) == 1:
-        return _list_rows(parts[0])
-    sqls, params = [], []
-    for i, part in enumerate(parts):
-        try:
-            sql, part_params = part.annotate(part=Value(i)).values_list(*LIST_COLUMNS, "part").query.sql_with_params()
-        except EmptyResultSet:
-            continue
-        sqls.append(f"SELECT * FROM ({sql}) AS part{i}")
-        params.extend(part_params)
-    if not sqls:
-        return []
-    rows = [(ListRow(values), values[-1]) for values in _fetch(" UNION ALL ".join(sqls), params)]
-    dated = sorted((r for r, part in rows if part == 0), key=lambda r: r.sid)
+        kinds = [parts[0][0]]
+        fetched = [(*row, 0) for row in _fetch_list(parts[0][1])]
+    else:
+        kinds = [kind for kind, _part in parts]
+        sqls, params = [], []
+        for i, (_kind, part) in enumerate(parts):
+            try:
+                sql, part_params = (part.annotate(part=Value(i)).values_list(*LIST_COLUMNS, "part")
+                                    .query.sql_with_params())
+            except EmptyResultSet:
+                continue
+            sqls.append(f"SELECT * FROM ({sql}) AS part{i}")
+            params.extend(part_params)
+        fetched = _fetch(" UNION ALL ".join(sqls), params) if sqls else []
+    rows = [(ListRow(values), kinds[values[-1]]) for values in fetched]
+    dated = sorted((r for r, kind in rows if kind == "dated"), key=lambda r: r.sid)
     dated.sort(key=lambda r: r.appointment_date, reverse=descending)
-    return dated + sorted((r for r, part in rows if part != 0), key=lambda r: r.sid)
+    return dated + sorted((r for r, kind in rows if kind == "undated"), key=lambda r: r.sid)
 
 
 def appointment_get(*, user, sid: str) -> Appointment:
