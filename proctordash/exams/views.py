@@ -412,7 +412,7 @@ def index(request: HttpRequest):
         if not is_sid("course", target):
             raise Http404("Not a course")
         return redirect(go, course_sid=target)
-    q = request.GET.get("q", "").strip()[:MAX_QUERY]
+    q = request.GET.get("q", "").replace("\x00", "").strip()[:MAX_QUERY]  # PostgreSQL's text holds no NUL
     role = user_role(request.user)
     sids = visible_course_sids(request.user)
     fragment = bool(request.htmx and not request.htmx.boosted)

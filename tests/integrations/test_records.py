@@ -88,3 +88,30 @@ def test_nested_objects_are_checked_up_front_for_shape_and_their_fields_on_first
     with pytest.raises(UpstreamBadResponse, match="enrollment.createdDate"):
         a.check_nested()  # what the sync calls before writing a record
     assert parse(Appointment, {"sid": "y", "exam": {"title": "T"}}).check_nested().exam.title == "T"
+
+
+@pytest.mark.parametrize("body, expected", [
+    (b'{"name": "Ada\\u0000 L", "list": ["\\u0000x"], "k\\u0000": 1}', {"name": "Ada L", "list": ["x"], "k": 1}),
+    (b'{"score": NaN, "max": Infinity, "min": -Infinity, "ok": 1.5}', {"score": None, "max": None, "min": None, "ok": 1.5}),
+])
+def test_decoded_json_holds_nothing_postgresql_refuses(body, expected):
+    """NUL in a string and NaN/Infinity (which the standard library reads though JSON has no such thing): jsonb and
+    text refuse both, so one such value would sink a cache write, a history entry or a page."""
+    import requests
+
+    from proctordash.integrations.base import decode_json
+
+    response = requests.Response()
+    response._content, response.status_code, response.encoding = body, 200, "utf-8"
+    assert decode_json(response, upstream="test", endpoint="GET /x") == expected
+
+
+def test_json_that_is_not_json_is_a_bad_response():
+    import requests
+
+    from proctordash.integrations.base import decode_json
+
+    response = requests.Response()
+    response._content, response.status_code, response.encoding = b'{"a": nope}', 200, "utf-8"
+    with pytest.raises(UpstreamBadResponse):
+        decode_json(response, upstream="test", endpoint="GET /x")
