@@ -84,7 +84,19 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        dt = dt.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+05:00 has no UTC time
+        return None
+    if not _FIRST_LOCAL <= dt <= _LAST_LOCAL:
+        return None
+    return dt
+
+
+# An upstream's 0001-01-01 or 9999-12-31 has no local day in some zones (Python's calendar ends there; a count by
+# local day or a page in the dashboard's zone would overflow): outside these bounds a date is unreadable → None.
+_FIRST_LOCAL = datetime(1, 1, 2, tzinfo=timezone.utc)
+_LAST_LOCAL = datetime(9999, 12, 30, tzinfo=timezone.utc)
 
 
 def parse_int(value: Any) -> int | None:

@@ -349,3 +349,17 @@ def test_exam_windows_from_the_counts_read_as_from_the_rows(coordinator, records
     windows = selectors.exam_windows(user=coordinator)
     assert {sid: selectors.window_text(windows.get(sid)) for sid in expected} == expected
     assert any(expected.values())
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00Z", "0001-01-01T03:00:00+05:00", "9999-12-31T23:59:59Z",
+                                  "9999-12-31T20:00:00-10:00"])
+def test_a_date_at_the_calendars_end_is_undated_and_sinks_nothing(records, when):
+    """One record dated where no local day exists (Python's calendar ends at years 1 and 9999) is written as undated,
+    with the rest of its page; its raw JSON keeps the date as the upstream sent it."""
+    page = [copy.deepcopy(r) for r in records[:5]]
+    page[2]["appointmentDate"] = when
+    mapping.appointments_write(page)
+    odd = Appointment.objects.get(sid=page[2]["sid"])
+    assert odd.appointment_date is None and odd.raw["appointmentDate"] == when
+    assert Appointment.objects.filter(sid__in=[r["sid"] for r in page]).count() == 5
+    assert AppointmentDayCount.objects.filter(day=counts.UNDATED).exists()
