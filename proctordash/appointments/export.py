@@ -15,11 +15,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from proctordash.core import timezones
+from proctordash.core.spreadsheet import FORMULA_PREFIXES, inert_cell
 
 CHUNK_SIZE = 2000  # rows per fetch
 CHUNK_BYTES = 64 * 1024  # text per write
 BOM = "\ufeff"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 COLUMNS = [  # (header, column)
     ("Appointment SID", "sid"),
@@ -40,11 +40,6 @@ COLUMNS = [  # (header, column)
 ]
 
 
-def neutralise(value: str) -> str:
-    """Make a cell inert for spreadsheets (OWASP "CSV injection")."""
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
-
-
 class _Echo:
     """csv.writer needs a file; this one hands each written line straight back."""
 
@@ -60,7 +55,7 @@ def _cell(value, zone) -> str:
         return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
     if isinstance(value, int):
         return str(value)
-    return neutralise(str(value))
+    return inert_cell(value)
 
 
 def csv_rows(qs: QuerySet | Iterable[QuerySet]) -> Iterator[str]:

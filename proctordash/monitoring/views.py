@@ -35,6 +35,7 @@ from proctordash.accounts.models import Role
 from proctordash.sync import engine as sync
 from proctordash.sync.freshness import freshness_get
 from proctordash.accounts.permissions import can_trigger_refresh, role_required
+from proctordash.core.spreadsheet import inert_cell
 from proctordash.core.timezones import dashboard_zone, format_in_zone
 from proctordash.monitoring import health as health_selectors
 from proctordash.monitoring import selectors
@@ -459,17 +460,6 @@ def readiness(request: HttpRequest) -> TemplateResponse:
     return TemplateResponse(request, template, context)
 
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def csv_safe(value) -> str:
-    """A spreadsheet must never run upstream text as a formula: such cells get a leading apostrophe."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
-
-
 @require_GET
 @monitoring_staff
 def readiness_export(request: HttpRequest) -> HttpResponse:
@@ -485,7 +475,7 @@ def readiness_export(request: HttpRequest) -> HttpResponse:
     for exam in exams:
         for learner in exam.learners:
             when = format_in_zone(learner.when, dashboard_zone()) if learner.when else ""
-            writer.writerow([csv_safe(v) for v in (learner.name, learner.email, learner.exam, learner.course,
+            writer.writerow([inert_cell(v) for v in (learner.name, learner.email, learner.exam, learner.course,
                                                    learner.upstream, learner.reason, when)])
     return response
 

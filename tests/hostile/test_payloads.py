@@ -212,10 +212,10 @@ def test_csv_exports_neutralise_formulas(planted, client_for, coordinator):
 
 def test_readiness_csv_guard_with_hostile_learners(client_for, coordinator):
     """The readiness contacts export with hostile learners for certain (the seeded world may hold none in the window)."""
-    from proctordash.monitoring.views import csv_safe
+    from proctordash.core.spreadsheet import inert_cell
 
     for payload in HOSTILE:
-        safe = csv_safe(payload)
+        safe = inert_cell(payload)
         assert not safe.startswith(FORMULA_START)
         assert safe.lstrip("'") == payload
 
