@@ -31,6 +31,8 @@ def _walk(patterns, prefix=""):
 def _fake_path(route: str) -> str:
     def value(match):
         name = match.group(2)
+        if match.group(1) == "uuid":
+            return "00000000-0000-4000-8000-000000000000"
         for key, fake in FAKE_VALUES.items():
             if key in name.lower():
                 return fake
