@@ -213,10 +213,12 @@ def bare_fetch(url: str, size: int) -> tuple[float, int]:
 def empty_cache() -> None:
     from django.db import connection
 
-    from proctordash.appointments.models import Appointment, Course, CourseOffering, EnrollmentExamSession, Exam
+    from proctordash.appointments.models import (Appointment, AppointmentCountsState, AppointmentDayCount, Course,
+                                                 CourseOffering, EnrollmentExamSession, Exam)
     from proctordash.sync.models import SyncRun, UpstreamState
 
-    for model in (Appointment, Course, CourseOffering, Exam, EnrollmentExamSession, SyncRun, UpstreamState):
+    for model in (Appointment, AppointmentDayCount, AppointmentCountsState, Course, CourseOffering, Exam,
+                  EnrollmentExamSession, SyncRun, UpstreamState):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(f'TRUNCATE "{model._meta.db_table}"')
@@ -293,9 +295,12 @@ def main() -> None:
             sandbox, url = start_sandbox(half, {**os.environ}, var / "sandbox-half.log")
             settings.SMARTERPROCTORING_BASE_URL = settings.PROCTOREXAM_BASE_URL = url
             set_latency(url, args.latency)
+            half_cpu = CpuAccount(sandbox.pid, postgres=bool(args.postgres))
+            half_cpu.start()
             started = time.perf_counter()
             half_run = appointments_refresh()
             half_s = time.perf_counter() - started
+            half_cpus = half_cpu.stop()
             assert half_run.outcome == "success" and half_run.records_created == half, half_run.error_summary
             sandbox.terminate()
             sandbox.wait(30)
@@ -360,7 +365,8 @@ def main() -> None:
         if half_s is not None:
             rows.append((f"full sync of {args.appointments // 2:,} (empty cache)", f"{half_s:.1f} s",
                          f"**{sync_s / half_s:.2f}×** from {args.appointments // 2:,} to {args.appointments:,} "
-                         f"(target ≤ 2.1)"))
+                         f"(target ≤ 2.1); CPU "
+                         + ", ".join(f"{name} {value:.1f} s" for name, value in half_cpus.items())))
         rows.append(("full sync, no change", f"{again_s:.1f} s",
                      f"{again.requests_made} requests, rows written {again.records_created + again.records_updated + again.records_removed}; "
                      f"{again_s / fetch_s:.2f}× client fetch; CPU of this process {again_cpu:.1f} s"))
