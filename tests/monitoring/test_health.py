@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import override_settings
@@ -14,6 +16,7 @@ from proctordash.integrations import recording
 from proctordash.monitoring import health
 from proctordash.sync.models import SyncRun
 from tests.monitoring.factories import SyncRunFactory, UpstreamStateFactory
+from tests.monitoring.staff_language import technical_leaks
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -49,14 +52,18 @@ def test_call_figures_come_from_the_recorded_calls(calls):
 def test_health_page_shows_each_upstream(client_for, support, calls):
     now = timezone.now()
     UpstreamStateFactory(upstream="proctorexam", last_success_at=now - timedelta(minutes=2),
-                         last_error_at=now - timedelta(minutes=1), last_error="UpstreamUnavailable: 503 from ProctorExam",
+                         last_error_at=now - timedelta(minutes=1),
+                         last_error="ProctorExam sessions: UpstreamUnavailable: proctorexam GET /api/v3/exams (HTTP 503): "
+                                    "HTTP 503",
                          consecutive_failures=3, rate_limited_until=now + timedelta(minutes=5))
     UpstreamStateFactory(upstream="smarterproctoring", last_success_at=now - timedelta(minutes=3))
     SyncRunFactory(kind=SyncRun.Kind.PROCTOREXAM, records_seen=690, records_expected=700)
     SyncRunFactory(kind=SyncRun.Kind.APPOINTMENTS_FULL, upstream="smarterproctoring", records_seen=600,
                    records_expected=600, error_summary="")
     SyncRunFactory(kind=SyncRun.Kind.APPOINTMENTS_INCREMENTAL, upstream="smarterproctoring",
-                   outcome=SyncRun.Outcome.FAILED, error_summary="<b>UpstreamAuthError</b>: 403")
+                   outcome=SyncRun.Outcome.FAILED,
+                   error_summary="UpstreamAuthError: smarterproctoring GET /v1/installs/{installSid}/reports/appointments "
+                                 "(HTTP 403): the API token lacks a permission")
     response = client_for(support).get(reverse("monitoring:health"))
     assert response.status_code == 200
     html = response.content.decode()
@@ -64,10 +71,11 @@ def test_health_page_shows_each_upstream(client_for, support, calls):
     assert "30.0 ms" in html
     assert "690 of 700 records (98.6 %)" in html
     assert "600 of 600 records (100.0 %)" in html
-    assert "UpstreamUnavailable: 503 from ProctorExam" in html
+    assert "ProctorExam had a fault on its side (it answered with error 503)" in html
     assert "3 refreshes in a row failed" in html and "the last refresh failed" in html
     assert "the upstream is rate-limiting us" in html and "until" in html
-    assert "&lt;b&gt;UpstreamAuthError" in html  # error text from a run is shown as text
+    assert "SmarterProctoring refused the dashboard&#x27;s credentials" in html  # a run's error, in words
+    assert technical_leaks(html) == []
     assert "Queue length" in html and "reachable" in html
 
 
@@ -125,6 +133,66 @@ def test_plain_html_refresh_redirects_to_the_page_with_the_run(client_for, coord
     assert response.status_code == 302 and response["Location"] == f"{reverse('monitoring:health')}?run={run.pk}"
     html = client_for(coordinator).get(response["Location"]).content.decode()
     assert "Appointments (incremental)" in html and "waiting for a worker" in html
+
+
+def test_every_stored_error_reaches_the_page_in_words(client_for, support):
+    """The summaries the engine stores for each way a refresh ends badly (engine.error_summary, the sweep, a run that
+    found its kind already running, a time limit, an error of our own): the health page says each in words — in the
+    runs' rows and in a run's progress box — never an API path or an exception class."""
+    now = timezone.now()
+    cases = [
+        ("UpstreamUnavailable: proctorexam GET /api/v3/exams/{id}/student_sessions: connection refused",
+         "ProctorExam could not be reached"),
+        ("UpstreamNotFound: proctorexam GET /api/v3/exams/7 (HTTP 404): not found",
+         "ProctorExam does not know a record the dashboard asked for"),
+        ("UpstreamValidationError: proctorexam POST /api/v3/exams (HTTP 400): name: required",
+         "ProctorExam refused the dashboard&#x27;s request"),
+        ("SyncPaused: ProctorExam asked us to slow down (HTTP 429); paused for 300 s",
+         "ProctorExam asked the dashboard to slow down"),
+        ("SyncLockLost: the run's lock expired or was taken by another run; stopped before writing more",
+         "The ProctorExam refresh stopped early because another refresh took over its turn"),
+        ("Stopped: the refresh ran past its time limit of 30 min; the pages it wrote are kept, the next run goes on.",
+         "The ProctorExam refresh ran past its time limit of 30 min and was stopped"),
+        ("Not run: run #12 of this kind was already running.", "Another ProctorExam refresh was already running"),
+        ("No worker picked this request up (is the Celery worker running?).",
+         "No background worker picked up the ProctorExam refresh"),
+        ("OperationalError: database is locked", "The ProctorExam refresh failed (the details are in the log)"),
+        ("<b>KeyError</b>: 'sid'", "The ProctorExam refresh failed (the details are in the log)"),
+    ]
+    client = client_for(support)
+    for i, (summary, sentence) in enumerate(cases):
+        run = SyncRunFactory(outcome=SyncRun.Outcome.FAILED, error_summary=summary,
+                             started_at=now - timedelta(minutes=i + 1))
+        progress = client.get(reverse("monitoring:health_run", args=[run.pk]), **HTMX).content.decode()
+        assert sentence in progress and technical_leaks(progress) == [], (summary, progress)
+    html = client.get(reverse("monitoring:health")).content.decode()
+    for _summary, sentence in cases:
+        assert sentence in html
+    assert technical_leaks(html) == [] and "<b>" not in html
+
+
+def test_an_abandoned_run_says_its_last_sign_of_life_in_the_dashboards_zone(client_for, support, settings):
+    """The sweep marks a run whose worker died as abandoned and writes when it was last seen (in UTC, for the log);
+    the page says that time in the dashboard's zone, like every other time on it."""
+    from proctordash.sync import engine
+
+    assert settings.DASHBOARD_TIME_ZONE == "America/Chicago"
+    seen = timezone.now().replace(microsecond=0) - timedelta(hours=3)
+    run = SyncRunFactory(kind=SyncRun.Kind.APPOINTMENTS_FULL, upstream="smarterproctoring", started_at=seen,
+                         heartbeat_at=seen, finished_at=None, outcome=SyncRun.Outcome.RUNNING)
+    assert engine.abandoned_runs_sweep()["abandoned"] == 1
+    run.refresh_from_db()
+    assert run.outcome == SyncRun.Outcome.ABANDONED and f"{seen:%H:%M:%S} UTC" in run.error_summary
+    local = seen.astimezone(ZoneInfo("America/Chicago"))
+    client = client_for(support)
+    for html in (client.get(reverse("monitoring:health")).content.decode(),
+                 client.get(reverse("monitoring:health_run", args=[run.pk]), **HTMX).content.decode()):
+        assert (f"The SmarterProctoring refresh stopped before it finished (the background worker went away; last "
+                f"sign of life {local:%d %b %H:%M:%S} {local.tzname()})") in html
+        assert " UTC" not in html and technical_leaks(html) == []
+    # in the runs' table, the abandoned run's outcome and time
+    row = re.search(r"(?s)<tbody>.*?</tr>", client.get(reverse("monitoring:health")).content.decode()).group(0)
+    assert "Abandoned" in row and f"{local:%d %b %H:%M:%S} {local.tzname()}" in row
 
 
 # --- /healthz ------------------------------------------------------------------------------------------------------

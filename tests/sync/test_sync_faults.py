@@ -3,6 +3,8 @@ process through the same services the tasks call); plus the sessions and Proctor
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.utils import timezone
 
@@ -14,24 +16,29 @@ from proctordash.monitoring.models import Incident, ProctorExamExam, StudentSess
 from proctordash.sync.models import SyncRun, UpstreamState
 from proctordash.sync.passes import proctorexam_refresh, refresh_request
 
+from tests.monitoring.staff_language import technical_leaks
+
 from .conftest import cache_snapshot, cached_appointments, upstream_appointments
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAULTS = [
-    # (fault plan for the appointments endpoint, the exception the failed run must name)
-    ({"error_rate": 1.0}, "UpstreamUnavailable"),
-    ({"expired_token": 1.0}, "UpstreamAuthError"),
-    ({"rate_limit": 1.0, "retry_after": 60}, "UpstreamRateLimited"),
+    # (fault plan for the appointments endpoint, the exception the failed run must name, what the health page says)
+    ({"error_rate": 1.0, "error_statuses": [503]}, "UpstreamUnavailable",
+     "SmarterProctoring had a fault on its side (it answered with error 503)"),
+    ({"expired_token": 1.0}, "UpstreamAuthError", "SmarterProctoring refused the dashboard&#x27;s credentials"),
+    ({"rate_limit": 1.0, "retry_after": 60}, "UpstreamRateLimited",
+     "SmarterProctoring asked the dashboard to slow down"),
     # an unparsable answer is retried by the client like a 5xx; one that stays unparsable fails the run
-    ({"malformed": 1.0}, "UpstreamBadResponse"),
-    ({"truncated": 1.0}, "UpstreamBadResponse"),
-    ({"hang": 1.0, "hang_seconds": 4, "times": 4}, "UpstreamUnavailable"),
+    ({"malformed": 1.0}, "UpstreamBadResponse", "SmarterProctoring sent an answer the dashboard could not read"),
+    ({"truncated": 1.0}, "UpstreamBadResponse", "SmarterProctoring sent an answer the dashboard could not read"),
+    ({"hang": 1.0, "hang_seconds": 4, "times": 4}, "UpstreamUnavailable", "SmarterProctoring did not answer in"),
 ]
 
 
-@pytest.mark.parametrize("fault,cause", FAULTS, ids=[next(iter(f)) for f, _ in FAULTS])
-def test_a_fault_leaves_the_cache_as_it_was_and_says_why(sandbox, sync_settings, fault, cause):
+@pytest.mark.parametrize("fault,cause,sentence", FAULTS, ids=[next(iter(f)) for f, _c, _s in FAULTS])
+def test_a_fault_leaves_the_cache_as_it_was_and_says_why(sandbox, sync_settings, client_for, coordinator, fault,
+                                                         cause, sentence):
     good = appointments_refresh()
     assert good.outcome == SyncRun.Outcome.SUCCESS
     before = cache_snapshot()
@@ -53,6 +60,19 @@ def test_a_fault_leaves_the_cache_as_it_was_and_says_why(sandbox, sync_settings,
     state = UpstreamState.objects.get(upstream="smarterproctoring")
     assert state.last_success_at == last_success
     assert state.last_error_at >= run.started_at and cause in state.last_error and state.consecutive_failures == 1
+
+    # The health page says it in staff language wherever the error shows: the upstream's last error, the run's row,
+    # the run's progress box (full page and the htmx partial it polls) — the raw summary stays in the database.
+    assert "/v1/" in run.error_summary  # the summary does name the path: the page must not
+    client = client_for(coordinator)
+    page = client.get(f"/health/?run={run.pk}").content.decode()
+    partial = client.get(f"/health/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert technical_leaks(page) == [] and technical_leaks(partial) == []
+    card = re.search(r'(?s)aria-labelledby="up-smarterproctoring">.*?</section>', page).group(0)
+    assert re.search(r"<dt>Last error</dt><dd>.*?" + re.escape(sentence), card)
+    row = re.search(r'(?s)<tbody>.*?</tr>', page).group(0)  # the newest run comes first
+    assert sentence in row and "Failed" in row
+    assert sentence in partial
 
 
 def test_a_fault_mid_pass_keeps_the_pages_already_read_and_removes_nothing(sandbox, sync_settings):
@@ -98,15 +118,18 @@ def test_malformed_records_are_skipped_and_reported_while_the_rest_commits(sandb
     assert run.records_seen == 600 and run.pages == 12
     ghost.refresh_from_db()
     assert ghost.removed_at is None and "no usable sid" in run.notes
-    # the health page says so: in the upstream's "last completed run" and in the run's row
-    import re
-
-    html = client_for(coordinator).get("/health/").content.decode()
+    # the health page says so, in words: in the upstream's "last completed run", in the run's row and its progress box
+    assert run.skipped_first_error == "(a record without an identity): malformed Appointment: sid"  # kept for support
+    client = client_for(coordinator)
+    html = client.get(f"/health/?run={run.pk}").content.decode()
     last = re.search(r'(?s)<section class="card upstream[^"]*" aria-labelledby="up-smarterproctoring">.*?'
                      r'data-last-completed>(.*?)</dd>', html).group(1)
     assert f"{run.records_skipped} skipped</span> malformed record" in last and "succeeded" in last
-    assert "(a record without an identity): malformed Appointment: sid" in last
-    assert f"Skipped {run.records_skipped} malformed record" in html
+    assert "first: an appointment without a usable ID (unreadable field: sid)" in last
+    assert (f"Skipped {run.records_skipped} malformed records; first: an appointment without a usable ID "
+            f"(unreadable field: sid).") in html
+    assert f"{run.records_skipped} malformed records skipped (the rest was saved); first: an appointment" in html
+    assert technical_leaks(html) == [] and "malformed Appointment" not in html
     sandbox.set_faults()
     # a nested object that is malformed (its sid is known): skipped, reported, the old row kept and not removed
     from proctordash.integrations.smarterproctoring.client import SmarterProctoringClient

@@ -1,5 +1,7 @@
 from django import template
 
+from proctordash.sync import messages
+
 register = template.Library()
 
 
@@ -32,3 +34,22 @@ def monitor_units(context, layout):
     """The monitor's table body: group headings, per-exam counts and rows (built in Python: see monitoring/rows.py).
     The view puts one RowRenderer (the page's query, `since`, the user's zone) in the context."""
     return context["rows_renderer"].units(layout.units)
+
+
+# Staff language for what went wrong with a refresh (sync/messages.py): never an exception class or an API path.
+@register.filter
+def run_problem(run) -> str:
+    """{{ run|run_problem }}: what went wrong with this SyncRun, in words ("" when nothing did)."""
+    return messages.run_problem(run)
+
+
+@register.filter
+def failure_sentence(summary, label) -> str:
+    """{{ state.last_error|failure_sentence:"SmarterProctoring" }}."""
+    return messages.failure_sentence(summary, str(label)) if summary else ""
+
+
+@register.filter
+def skipped_record(first_error) -> str:
+    """{{ run.skipped_first_error|skipped_record }}: the first malformed record a pass left out, in words."""
+    return messages.skipped_record_sentence(first_error or "")
