@@ -239,12 +239,12 @@ class RowRenderer:
             plural = "" if row.incident_count == 1 else "s"
             incidents = (f'<a href="{href}" hx-get="{url}?open={0 if row.open else 1}{since_amp}" '
                          f'hx-target="#{row.key}" hx-swap="outerHTML" aria-expanded="{"true" if row.open else "false"}" '
-                         f'aria-controls="timeline-{row.id}">{row.incident_count} incident{plural}'
+                         f'aria-controls="timeline-{row.id}">{number(row.incident_count)} incident{plural}'
                          f'{" ▴" if row.open else " ▾"}</a>')
         else:
             incidents = '<span class="muted">0</span>'
         if row.new_incidents:
-            incidents += f' <span class="badge new">{row.new_incidents} new</span>'
+            incidents += f' <span class="badge new">{number(row.new_incidents)} new</span>'
         timeline = ""
         if row.open:
             inner = render_to_string("monitoring/_timeline.html", {"incidents": row.incidents}, request=self.request)

@@ -41,7 +41,7 @@ from proctordash.monitoring import health as health_selectors
 from proctordash.monitoring import selectors
 from proctordash.monitoring.forms import MonitorFilterForm, ReadinessForm, RefreshForm
 from proctordash.sync.models import SyncRun, UpstreamState
-from proctordash.monitoring.rows import RowRenderer
+from proctordash.monitoring.rows import RowRenderer, number
 
 log = logging.getLogger(__name__)
 monitoring_staff = role_required(Role.COORDINATOR, Role.SUPPORT)
@@ -270,13 +270,13 @@ def announcement_text(layout: selectors.MonitorLayout, versions: dict[str, str],
                         messages_.append(f"{who} looks stuck: {item.flag}.")
                     if item.new_incidents > old_new:
                         n = item.new_incidents - old_new
-                        messages_.append(f"{'A new incident' if n == 1 else f'{n} new incidents'} for {who}.")
+                        messages_.append(f"{'A new incident' if n == 1 else f'{number(n)} new incidents'} for {who}.")
                 elif item.code and item.code != old_code:
                     messages_.append(f"{item.learner_name or 'A learner'} ({item.exam_label}): {item.flag}.")
         elif head.count > old_count:
             more = head.count - old_count
-            messages_.append(f"{more} more {'session needs' if more == 1 else 'sessions need'} attention "
-                             f"({head.count} in all), counted per exam.")
+            messages_.append(f"{number(more)} more {'session needs' if more == 1 else 'sessions need'} attention "
+                             f"({number(head.count)} in all), counted per exam.")
     text = " ".join(messages_[:MAX_ANNOUNCED])
     if len(messages_) > MAX_ANNOUNCED:
         text += f" And {len(messages_) - MAX_ANNOUNCED} more changes that need attention."

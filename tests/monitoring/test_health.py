@@ -195,6 +195,18 @@ def test_an_abandoned_run_says_its_last_sign_of_life_in_the_dashboards_zone(clie
     assert "Abandoned" in row and f"{local:%d %b %H:%M:%S} {local.tzname()}" in row
 
 
+def test_counts_on_the_health_page_have_thousands_separators(client_for, support):
+    SyncRunFactory(kind=SyncRun.Kind.APPOINTMENTS_FULL, upstream="smarterproctoring", pages=1200, pages_total=1200,
+                   records_seen=20000, records_expected=21500, records_created=12345, records_updated=1001,
+                   records_removed=0, records_skipped=1500,
+                   skipped_first_error="AP" + "1" * 32 + ": malformed Appointment: enrollment.createdDate, startDate")
+    html = client_for(support).get(reverse("monitoring:health")).content.decode()
+    assert "20,000 of 21,500 records (93.0 %)" in html  # completeness
+    assert "1,200 / 1,200" in html and "20,000 / 21,500" in html and "12,345 / 1,001 / 0" in html
+    assert "1,500 skipped" in html and "Skipped 1,500 malformed records" in html
+    assert f"appointment AP{'1' * 32} (unreadable fields: enrollment.createdDate, startDate)" in html
+
+
 # --- /healthz ------------------------------------------------------------------------------------------------------
 def test_healthz_up(client):
     UpstreamStateFactory(upstream="proctorexam", last_success_at=timezone.now() - timedelta(seconds=90))

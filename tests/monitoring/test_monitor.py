@@ -537,6 +537,22 @@ def test_poll_deletes_a_session_that_left_and_handles_mixed_changes(client_for, 
             assert f'id="pe-{session.pk}"' not in body
 
 
+def test_counts_have_thousands_separators(client_for, support, exam):
+    """The summary, the per-exam counts and the live region's sentence write 1,234, not 1234."""
+    StudentSession.objects.bulk_create([StudentSessionFactory.build(exam=exam, name=f"Waiting {i:04d}",
+                                                                    status="registered", start_time=None)
+                                        for i in range(1234)])
+    StudentSession.objects.bulk_create([StudentSessionFactory.build(exam=exam, name=f"Running {i:04d}")
+                                        for i in range(1001)])
+    html = client_for(support).get(reverse("monitoring:monitor")).content.decode()
+    summary = re.search(r'(?s)<div id="monitor-summary".*?</div>', html).group(0)
+    assert "<strong>1,234</strong> not started" in summary and "<strong>1,001</strong> in progress" in summary
+    assert "ProctorExam: 2,235 sessions in 1 open exam" in summary
+    assert 'data-announce="0 need attention, 1,001 in progress' in html
+    assert "<strong>1,234</strong> not started" in html.split("monitor-table", 1)[1]  # the exam's count in the table
+    assert not re.search(r"\b(1234|1001|2235)\b", re.sub(r'(id|href|hx-\w+|data-v)="[^"]*"', "", html))
+
+
 def test_poll_sends_the_whole_table_when_many_rows_arrive(client_for, support, exam, settings):
     settings.MONITOR_ROW_BUDGET = 1000
     c = client_for(support)

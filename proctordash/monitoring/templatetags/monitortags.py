@@ -1,5 +1,6 @@
 from django import template
 
+from proctordash.monitoring.rows import number as _number
 from proctordash.sync import messages
 
 register = template.Library()
@@ -34,6 +35,15 @@ def monitor_units(context, layout):
     """The monitor's table body: group headings, per-exam counts and rows (built in Python: see monitoring/rows.py).
     The view puts one RowRenderer (the page's query, `since`, the user's zone) in the context."""
     return context["rows_renderer"].units(layout.units)
+
+
+@register.filter
+def number(value) -> str:
+    """A count with thousands separators ("20,000"), as the monitor's table writes them (rows.number)."""
+    try:
+        return _number(int(value))
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
 
 
 # Staff language for what went wrong with a refresh (sync/messages.py): never an exception class or an API path.
