@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from proctordash.appointments.models import Appointment
+from proctordash.core.timezones import dashboard_zone
 from proctordash.sync import engine as sync
 from proctordash.sync.models import SyncRun
 from proctordash.sync.passes import refresh_request
 from proctordash.sync.tasks import sweep_abandoned_runs_task
+from tests.monitoring.staff_language import technical_leaks
 
 from .conftest import LOCK_TTL, Worker, cached_appointments, upstream_appointments, wait_for
 from .test_sync_worker import sync_until_stable
@@ -17,7 +19,7 @@ from .test_sync_worker import sync_until_stable
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def test_sigkill_mid_run_then_a_new_run_ends_consistent(sandbox):
+def test_sigkill_mid_run_then_a_new_run_ends_consistent(sandbox, client_for, coordinator):
     killed = Worker(concurrency=1).start()
     try:
         sandbox.set_faults(appointments={"latency": 0.4})
@@ -45,6 +47,12 @@ def test_sigkill_mid_run_then_a_new_run_ends_consistent(sandbox):
         wait_for(swept, timeout=30, interval=1, what="the sweep to mark the dead run abandoned")
         dead = SyncRun.objects.get(pk=run.pk)
         assert "Worker lost" in dead.error_summary and dead.finished_at is not None
+        # the health page says so in words, with the last sign of life in the dashboard's zone (the summary has UTC)
+        seen = (dead.heartbeat_at or dead.started_at).astimezone(dashboard_zone())
+        progress = client_for(coordinator).get(f"/health/runs/{dead.pk}/", HTTP_HX_REQUEST="true").content.decode()
+        assert (f"The SmarterProctoring refresh stopped before it finished (the background worker went away; last "
+                f"sign of life {seen:%d %b %H:%M:%S} {seen.tzname()})") in progress, progress
+        assert technical_leaks(progress) == []
         new_run, truth = sync_until_stable(lambda: refresh_request(kind="appointments_full"), upstream_appointments)
     finally:
         fresh.stop()
