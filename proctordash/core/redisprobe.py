@@ -29,4 +29,6 @@ def describe_redis_error(exc: BaseException) -> str:
         if "refused" in text or "no such file" in text or "not found" in text:
             return "Redis unreachable: connection refused"
         return "Redis unreachable: connection failed"
-    return f"Redis error ({type(exc).__name__})"
+    if isinstance(exc, redis.ResponseError):
+        return "Redis answered with an error (it may be full, read-only or misconfigured)"
+    return "Redis could not be used"
