@@ -16,6 +16,7 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from proctordash.core.timezones import dashboard_zone, format_in_zone
+from proctordash.sync.messages import failure_sentence
 from proctordash.sync.models import SyncRun, Upstream, UpstreamState
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 class Trouble:
     since: datetime
     reason: str
+    detail: str = ""  # the stored technical error, for the administrator's eyes (never on a page)
 
 
 def upstream_trouble(state: UpstreamState, *, now: datetime) -> Trouble | None:
@@ -44,8 +46,10 @@ def upstream_trouble(state: UpstreamState, *, now: datetime) -> Trouble | None:
         first_run = first.order_by("started_at").values_list("started_at", flat=True).first()
         since = min(first_run, state.last_error_at) if first_run else state.last_error_at
         n = state.consecutive_failures
-        candidates.append(Trouble(since, f"refreshes are failing ({n} in a row); last error: {state.last_error}"
-                                  if n else f"the last refresh failed: {state.last_error}"))
+        label = Upstream(state.upstream).label if state.upstream in Upstream.values else state.upstream
+        cause = failure_sentence(state.last_error, label)
+        candidates.append(Trouble(since, f"refreshes are failing ({n} in a row); last error: {cause}"
+                                  if n else f"the last refresh failed: {cause}", detail=state.last_error or ""))
     if state.last_success_at is not None and now - state.last_success_at > stale_after:
         candidates.append(Trouble(state.last_success_at + stale_after,
                                   f"no successful refresh since {format_in_zone(state.last_success_at, dashboard_zone())}"))
@@ -85,7 +89,8 @@ def alerts_check(*, now: datetime | None = None) -> list[str]:
                         f"{label}: {trouble.reason}.\n\n"
                         f"The trouble began around {format_in_zone(trouble.since, dashboard_zone())}. "
                         f"Pages show the last good data with a warning. See the health page for details.\n"
-                        f"You will get one more e-mail when {label} recovers.\n",
+                        f"You will get one more e-mail when {label} recovers.\n"
+                        + (f"\nTechnical detail for the administrator: {trouble.detail}\n" if trouble.detail else ""),
                     )
                 except Exception:
                     # Unclaim so the next check tries again rather than believing support was told.

@@ -44,7 +44,11 @@ def test_failing_upstream_alerts_once_and_recovers_once(alert_settings):
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["help@example.edu"] and "ProctorExam" in message.subject
-    assert "failing (2 in a row)" in message.body and "UpstreamUnavailable: 503" in message.body
+    assert "failing (2 in a row)" in message.body
+    first_paragraph, _, rest = message.body.partition("\n\n")
+    # staff words first; the stored technical text only as the administrator's detail at the end
+    assert "ProctorExam could not be reached" in first_paragraph and "Upstream" not in first_paragraph
+    assert "Technical detail for the administrator: UpstreamUnavailable: 503" in rest
     for minutes in (33, 40, 90):  # the check keeps running; the outage goes on
         fail(state, t0 + timedelta(minutes=minutes))
         assert alerts_check(now=t0 + timedelta(minutes=minutes, seconds=30)) == []
