@@ -8,17 +8,30 @@ everywhere. Comparison ignores what a browser or an encoding changes without the
 order of proctor types, seconds of a date the form edits to the minute. Passwords are compared by digest and never
 leave this module in clear except inside the PUT/POST body.
 
+Password digests (`password_digest`) are keyed: HMAC-SHA256 under Django's SECRET_KEY ("hmac256:<key id>:<hex>"), so
+a database dump alone does not give the passwords back (the upstream's passwords are short enough to brute-force any
+unkeyed digest). Older rows held an unkeyed "sha256:" digest; migration exams/0007 replaced those at rest with
+DIGEST_REMOVED. Both, and a digest made under a key this server no longer has, are still digests
+(`is_password_digest`: never sent upstream, never put into a field), but compared with a digest made now they cannot
+tell whether the password is the same: `password_match` then answers None, and each caller decides which side is
+safe (`same(..., unknown=)`).
+
 What is SENT is a different matter: `put_body(raw, changes)` sends every field the user did not change exactly as the
 upstream holds it (its line endings, its nulls), and only the changed fields in the user's (normalised) form.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from typing import Any
+
+from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 from proctordash.core.timezones import to_utc_z
 from proctordash.core.vocabulary import PERMITTED_ITEMS
@@ -127,13 +140,88 @@ def _date_z(value: Any) -> str | None:
     return to_utc_z(parsed) if parsed else None
 
 
+# --- password digests ------------------------------------------------------------------------------------------------
+PASSWORD_DIGEST_PREFIX = "hmac256:"  # "hmac256:<key id>:<64 hex>", keyed by SECRET_KEY
+LEGACY_DIGEST_PREFIX = "sha256:"  # before migration exams/0007: unkeyed, recognised (never made)
+DIGEST_REMOVED = "hmac256:removed"  # what migration exams/0007 left in place of a legacy digest: matches nothing
+PASSWORD_KEY_SALT = "proctordash.exams.password"
+
+
+def is_password_digest(value: Any) -> bool:
+    """Whether a stored password value is a digest (of any generation, or DIGEST_REMOVED) rather than a password:
+    such a value is never sent upstream and never shown in a field."""
+    return isinstance(value, str) and value.startswith((PASSWORD_DIGEST_PREFIX, LEGACY_DIGEST_PREFIX))
+
+
+@functools.lru_cache(maxsize=16)
+def _key_id(secret: str) -> str:
+    """A short public name of a key (an HMAC of a constant under it): tells which key made a digest, reveals nothing
+    of the key nor of any password."""
+    return salted_hmac(PASSWORD_KEY_SALT + ".key-id", "key-id", secret=secret, algorithm="sha256").hexdigest()[:8]
+
+
+def _keyed_digest(value: str, secret: str) -> str:
+    mac = salted_hmac(PASSWORD_KEY_SALT, value, secret=secret, algorithm="sha256").hexdigest()
+    return f"{PASSWORD_DIGEST_PREFIX}{_key_id(secret)}:{mac}"
+
+
+def _legacy_digest(value: str) -> str:
+    """The unkeyed digest stored before exams/0007; computed only to compare a password in hand with one."""
+    return LEGACY_DIGEST_PREFIX + hashlib.sha256(("proctordash-config-password:" + value).encode()).hexdigest()[:24]
+
+
+def _digest_key_id(digest: str) -> str:
+    """The key id of an "hmac256:" digest ("" for DIGEST_REMOVED, a legacy digest or anything malformed)."""
+    parts = digest[len(PASSWORD_DIGEST_PREFIX):].split(":")
+    return parts[0] if digest.startswith(PASSWORD_DIGEST_PREFIX) and len(parts) == 2 and len(parts[0]) == 8 else ""
+
+
+def _secret_for(key_id: str) -> str | None:
+    """SECRET_KEY or the one of SECRET_KEY_FALLBACKS (Django's way to rotate the key) that made digests of `key_id`."""
+    if not key_id:
+        return None
+    for secret in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]:
+        if _key_id(secret) == key_id:
+            return secret
+    return None
+
+
 def password_digest(value: str | None) -> str:
-    """A stand-in for a password that can be compared and stored (never shown, never reversible)."""
+    """A stand-in for a password that can be compared and stored (never shown, never reversible without SECRET_KEY).
+    A digest (a cached or history copy) is returned as it is."""
     if not value:
         return ""
-    if value.startswith("sha256:"):
-        return value  # already a digest (a cached or history copy)
-    return "sha256:" + hashlib.sha256(("proctordash-config-password:" + value).encode()).hexdigest()[:24]
+    if is_password_digest(value):
+        return value
+    return _keyed_digest(value, settings.SECRET_KEY)
+
+
+def password_match(a: Any, b: Any) -> bool | None:
+    """Whether two password values (each clear, a digest, "" or None for no password) are the same password; None
+    when that cannot be told: a digest under a key this server no longer has, DIGEST_REMOVED, or a legacy digest
+    compared with a keyed one. A clear password compares exactly with a digest of any generation whose key is known
+    (the legacy one needs none), so comparisons that have the live password in hand are never "unknown"."""
+    a = "" if a is None else str(a)
+    b = "" if b is None else str(b)
+    if a == b:
+        return True  # the same value (a copy of a stored digest included: DIGEST_REMOVED matches only its own copy)
+    if not a or not b:
+        return False  # a password and none
+    a_digest, b_digest = is_password_digest(a), is_password_digest(b)
+    if not a_digest and not b_digest:
+        return False
+    if a_digest and b_digest:
+        if a.startswith(LEGACY_DIGEST_PREFIX) and b.startswith(LEGACY_DIGEST_PREFIX):
+            return False  # both unkeyed: equal passwords give equal digests
+        key = _digest_key_id(a)
+        return False if key and key == _digest_key_id(b) else None
+    digest, clear = (a, b) if a_digest else (b, a)
+    if digest.startswith(LEGACY_DIGEST_PREFIX):
+        return hmac.compare_digest(_legacy_digest(clear), digest)
+    secret = _secret_for(_digest_key_id(digest))
+    if secret is None:
+        return None
+    return hmac.compare_digest(_keyed_digest(clear, secret), digest)
 
 
 def _norm_slot(slot: Any) -> dict | None:
@@ -208,13 +296,18 @@ def values_of(raw: dict, *, keep_password: bool = False) -> dict[str, Any]:
 
 def values_hash(values: dict[str, Any]) -> str:
     """The version token carried in the form: changes whenever any editable field changes upstream."""
-    safe = {k: (password_digest(v) if BY_KEY[k].kind == "password" and not str(v).startswith("sha256:") else v)
+    safe = {k: (password_digest(None if v is None else str(v)) if BY_KEY[k].kind == "password" else v)
             for k, v in values.items()}
     return hashlib.sha256(json.dumps(safe, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
-def same(key: str, a: Any, b: Any) -> bool:
-    """Whether two values of one field mean the same (either side raw upstream, normalised, or from the form)."""
+def same(key: str, a: Any, b: Any, *, unknown: bool = False) -> bool:
+    """Whether two values of one field mean the same (either side raw upstream, normalised, or from the form).
+
+    `unknown`: the answer when two passwords cannot be compared (password_match gives None: a digest made under
+    another key, or removed by migration 0007). The default counts them as different, the safe side where a
+    password the user typed must never be dropped; a caller for whom "different" would report something false (drift)
+    passes True and says why."""
     kind = BY_KEY[key].kind
     if kind == "date":
         # The form edits to the minute: a base value with seconds is unchanged when the minute matches.
@@ -225,7 +318,8 @@ def same(key: str, a: Any, b: Any) -> bool:
     if kind == "slots":
         return _slots_key(a) == _slots_key(b)
     if kind == "password":
-        return password_digest(None if a is None else str(a)) == password_digest(None if b is None else str(b))
+        match = password_match(a, b)
+        return unknown if match is None else match
     # Normalising again is harmless (normalise is idempotent) and makes values normalised by an older rule (a
     # snapshot in an open form, a cached copy) compare by today's rule.
     return normalise(key, a) == normalise(key, b)
@@ -245,9 +339,10 @@ def _slots_key(slots: Any) -> list:
              minute(s.get("endTime")), s.get("capacity")) for s in slots]
 
 
-def changes_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """{key: new value} for every editable field whose value differs in meaning (new has the full set of keys)."""
-    return {k: new[k] for k in new if k in BY_KEY and not same(k, old.get(k), new[k])}
+def changes_between(old: dict[str, Any], new: dict[str, Any], *, unknown: bool = False) -> dict[str, Any]:
+    """{key: new value} for every editable field whose value differs in meaning (new has the full set of keys);
+    `unknown` as in same()."""
+    return {k: new[k] for k in new if k in BY_KEY and not same(k, old.get(k), new[k], unknown=unknown)}
 
 
 def apply_changes(raw: dict, changes: dict[str, Any]) -> dict:
@@ -324,6 +419,9 @@ def put_body(raw: dict, changes: dict[str, Any] | None = None) -> dict:
     from proctordash.core.vocabulary import is_sid
 
     changes = changes or {}
+    if is_password_digest(changes.get("password")):
+        # A digest is not a password: a change carrying one (a stored job's) keeps the upstream's current password.
+        changes = {k: v for k, v in changes.items() if k != "password"}
     body: dict[str, Any] = {}
     for field in FIELDS:
         if field.key in changes:
@@ -354,8 +452,8 @@ def create_configuration_body(values: dict[str, Any], *, api_exam_id: str, virtu
         value = values.get(key)
         if field.kind in ("date", "int") and value is None:
             continue
-        if field.kind == "password" and not value:
-            continue
+        if field.kind == "password" and (not value or is_password_digest(value)):
+            continue  # no password, or a digest (never sent as one)
         if field.kind == "slots":
             value = [{k: v for k, v in s.items() if k != "sid"} for s in value]
         if field.kind == "text" and not value:
@@ -399,12 +497,12 @@ def display(key: str, value: Any) -> str:
     return str(value)
 
 
-def diff_rows(old: dict[str, Any], new: dict[str, Any], keys=None) -> list[dict]:
+def diff_rows(old: dict[str, Any], new: dict[str, Any], keys=None, *, unknown: bool = False) -> list[dict]:
     """[{key, label, old, new}] with display texts, for history records and comparison tables. Safe to store:
-    a password change reads "•••••• (changed)"."""
+    a password change reads "•••••• (changed)". `unknown` as in same()."""
     rows = []
     for key in keys if keys is not None else [f.key for f in FIELDS]:
-        if key not in BY_KEY or same(key, old.get(key), new.get(key)):
+        if key not in BY_KEY or same(key, old.get(key), new.get(key), unknown=unknown):
             continue
         field = BY_KEY[key]
         if field.kind == "password":

@@ -338,11 +338,22 @@ class ConfigurationForm(forms.Form):
             if kind == "password":
                 if not self.password_shown and (data or "") == "":
                     return True
-                return F_.same("password", base, data or "") or (
-                    bool(self.password_alt) and password_alt(data or "") == self.password_alt)
+                # A base digest that cannot be compared (made under another key, or removed by migration 0007)
+                # counts the submitted text as a change (same()'s default): a password the user typed is never
+                # dropped, and the save's conflict check refuses to send it over a password changed meanwhile.
+                return F_.same("password", base, data or "") or self._matches_password_alt(data or "")
         except (ValidationError, ValueError, TypeError, OverflowError):
             return False
         return False
+
+    def _matches_password_alt(self, data: str) -> bool:
+        """The submitted password is the upstream's as a password box shows it (line breaks stripped)."""
+        if not self.password_alt:
+            return False
+        typed = input_text(data)
+        if self.password_alt == "empty":
+            return typed == ""
+        return F_.password_match(typed, self.password_alt) is True
 
     def _bound_items_data(self, name: str):
         return self.fields[name].widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
@@ -370,6 +381,16 @@ class ConfigurationForm(forms.Form):
                     self.cleaned_data[name] = getattr(self, f"clean_{name}")()
             except ValidationError as e:
                 self.add_error(name, e)
+
+    def clean_password(self):
+        value = self.cleaned_data.get("password")
+        if F_.is_password_digest(value):
+            # ProctorDash would read it as a stored stand-in of a password and never send it.
+            raise ValidationError(
+                f"An exam password cannot begin with “{F_.PASSWORD_DIGEST_PREFIX}” or “{F_.LEGACY_DIGEST_PREFIX}”: "
+                "ProctorDash marks its stored stand-ins of passwords that way. Choose another password.",
+                code="reserved")
+        return value
 
     def clean_proctor_types_other(self):
         value = _sid_parts(self.cleaned_data.get("proctor_types_other") or "")
@@ -609,7 +630,7 @@ class ConfigurationBundle:
                 continue
             value = values[f.key]
             initial[f.name] = F_.parse_date(value) if f.kind == "date" else value
-        if "password" in initial and str(initial["password"]).startswith("sha256:"):
+        if "password" in initial and F_.is_password_digest(initial["password"]):
             initial["password"] = ""  # a cached copy: never put a digest in a field
         modality = dict(values.get("modalityOptions") or {})
         for i, (key, kind) in enumerate(sorted((modality_keys or {}).items())):

@@ -110,7 +110,12 @@ def configuration_store(*, raw: dict, course_sid: str, exam_sid: str, detect_dri
     with transaction.atomic():
         cached = CachedConfiguration.objects.select_for_update().filter(sid=sid).first()
         if cached is not None and detect_drift and cached.values_hash != new_hash:
-            rows = F_.diff_rows(F_.values_of(cached.raw), values)
+            # Against the password in clear (in memory only), so a cached digest made under an earlier key (one of
+            # SECRET_KEY_FALLBACKS) compares exactly. One that cannot be compared (DIGEST_REMOVED by migration 0007,
+            # or a key this server no longer has) counts as unchanged: "changed outside" would be a false report
+            # (and an e-mail to support); the copy stored below is comparable again. The cost: a password changed
+            # outside ProctorDash in that window is not reported.
+            rows = F_.diff_rows(F_.values_of(cached.raw), F_.values_of(raw, keep_password=True), unknown=True)
             if rows:
                 drift = ConfigurationChange.objects.create(
                     configuration_sid=sid, exam_sid=exam_sid, course_sid=course_sid,
@@ -283,7 +288,8 @@ def timed_out(error: BaseException) -> bool:
 def comparison_rows(base: dict, current: dict, mine: dict, changes: dict) -> list[ComparisonRow]:
     rows = []
     for f in F_.FIELDS:
-        upstream_changed = not F_.same(f.key, base.get(f.key), current.get(f.key))
+        # a password that cannot be compared has moved only when the user changes it (as in configuration_update)
+        upstream_changed = not F_.same(f.key, base.get(f.key), current.get(f.key), unknown=f.key not in changes)
         mine_changed = f.key in changes
         if not (upstream_changed or mine_changed):
             continue
@@ -327,13 +333,19 @@ def configuration_update(*, user, course_sid: str, exam_sid: str, configuration_
     current_raw["sid"] = configuration_sid
     # Outside changes since our last look are history too (the cache is the reference).
     configuration_store(raw=current_raw, course_sid=course_sid, exam_sid=exam_sid, detect_drift=True)
-    current_values = F_.values_of(current_raw)
+    # The password in clear, in memory only (history rows and comparison tables mask it): a base digest from before
+    # (a page opened before migration 0007, a key in SECRET_KEY_FALLBACKS) then compares exactly.
+    current_values = F_.values_of(current_raw, keep_password=True)
     if current_raw.get("locked"):
         return UpdateOutcome("locked", "SmarterProctoring has locked this configuration; nothing was sent.",
                              current_raw=current_raw, changes=changes)
 
-    moved = set() if F_.values_hash(current_values) == base_hash else set(F_.changes_between(base_values,
-                                                                                             current_values))
+    # A base password that cannot be compared (DIGEST_REMOVED, a key this server no longer has) has "moved" only
+    # when the user changes the password: then sending could overwrite a password someone set meanwhile, so it is a
+    # conflict and nothing is sent. Otherwise the PUT carries the upstream's current password (put_body), so the
+    # unknown cannot overwrite anything and is not a conflict (a bulk job or a background save goes on).
+    moved = set() if F_.values_hash(current_values) == base_hash else set(F_.changes_between(
+        base_values, current_values, unknown="password" not in changes))
     if moved:
         pending = [k for k in changes if not F_.same(k, current_values.get(k), new_values.get(k))]
         if not pending and moved <= set(changes):
@@ -547,7 +559,21 @@ def _verify_save(job: ConfigurationSave, *, client) -> str:
         return "done"
     raw = dict(current.raw)
     raw.setdefault("sid", job.configuration_sid)
-    values = F_.values_of(raw)
+    values = F_.values_of(raw, keep_password=True)  # in clear, in memory only: compares exactly with the job's digest
+    if F_.password_match(values.get("password"), job.changes.get("password")) is None:
+        # The job's digest cannot be compared (SECRET_KEY changed without a fallback, or migration 0007 removed a
+        # legacy digest): never claim "saved". Unsent, the change certainly did not reach the upstream.
+        if job.sent:
+            _finish_save(job, ConfigurationSave.Status.UNKNOWN,
+                         "ProctorDash can no longer tell whether your new exam password reached SmarterProctoring "
+                         "(ProctorDash was updated while the save was in progress). Reload the page: it shows the "
+                         "configuration as SmarterProctoring has it; save again if your change is missing.")
+        else:
+            _finish_save(job, ConfigurationSave.Status.NOT_APPLIED,
+                         "Your change was not sent: SmarterProctoring did not answer in time. It includes a new exam "
+                         "password, which ProctorDash does not keep, so it cannot be sent in the background: press "
+                         "Save again.")
+        return "done"
     if all(F_.same(k, values.get(k), v) for k, v in job.changes.items()):
         configuration_store(raw=raw, course_sid=job.course_sid, exam_sid=job.exam_sid, detect_drift=False)
         change = _record(user=job.user, raw=raw, course_sid=job.course_sid, exam_sid=job.exam_sid,

@@ -335,7 +335,9 @@ def _reapply(request, ctx, *, base_values: dict, new_values: dict, validate_url:
     applied = F_.apply_changes(current.raw, changes)
     bundle = ConfigurationBundle(raw=applied, **options)
     bundle.enable_inline_validation(validate_url)
-    moved = F_.changes_between(base_values, current.values)
+    # against the live password in clear (in memory only): a base digest from before compares exactly; one that
+    # cannot be compared makes a changed password a clash, as the save would (services.configuration_update)
+    moved = F_.changes_between(base_values, F_.values_of(current.raw, keep_password=True))
     ctx.update(bundle=bundle, snapshot=_snapshot(current.raw), show_errors=False,
                reapplied=[F_.BY_KEY[k].label for k in changes],
                clashes=[F_.BY_KEY[k].label for k in changes if k in moved],

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from proctordash.exams import fields as F_
 from proctordash.exams.models import CachedConfiguration, ConfigurationChange, ConfigurationSave
 from tests.exams.conftest import form_data
 from tests.sync.conftest import Worker, wait_for
@@ -143,7 +144,8 @@ def test_a_slow_password_change_is_verified_not_resent_and_a_lost_one_is_said_so
     response, elapsed = timed(lambda: client.post(cfg.url, data))
     assert elapsed < PAGE_LIMIT and 'data-testid="save-job"' in response.content.decode()
     job = ConfigurationSave.objects.get()
-    assert job.changes["password"].startswith("sha256:") and "new-secret-in-flight" not in str(job.changes)
+    assert job.changes["password"].startswith("hmac256:") and "new-secret-in-flight" not in str(job.changes)
+    assert F_.password_match("new-secret-in-flight", job.changes["password"]) is True  # keyed, yet verifiable
     wait_for(lambda: ConfigurationSave.objects.get().status not in ConfigurationSave.PENDING, timeout=60,
              what="the verification")
     job.refresh_from_db()
