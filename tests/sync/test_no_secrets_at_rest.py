@@ -1,10 +1,12 @@
 """No exam password at rest (issue 17 item 3): after a full sync of both upstreams, after opening and saving the
 configuration page and after a second sync that brings the new password back in the report, no text or JSON
-column of any table in the database holds one of the sandbox's passwords; migration 0006 scrubs rows stored
-before; an unchanged record still writes nothing."""
+column of any table in the database holds one of the sandbox's passwords, nor the unkeyed digest of one that
+ProctorDash stored before its digests became keyed (six hex digits: a dump would give the password back in seconds);
+migration 0006 scrubs rows stored before; an unchanged record still writes nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from datetime import datetime, timezone
@@ -59,6 +61,13 @@ def find_secrets(secrets: set[str]) -> list[tuple[str, str, str]]:
     return found
 
 
+def unkeyed_digests(passwords: set[str]) -> set[str]:
+    """The digests ProctorDash stored before exams/0007 (computed here, not by the code under test): anyone can
+    compute them, so one at rest is as good as the password."""
+    return {"sha256:" + hashlib.sha256(("proctordash-config-password:" + p).encode()).hexdigest()[:24]
+            for p in passwords}
+
+
 def sandbox_passwords() -> set[str]:
     """Every exam password the sandbox's appointment report carries now (read live, as the sync does)."""
     from proctordash.integrations.smarterproctoring.client import SmarterProctoringClient
@@ -102,19 +111,28 @@ def test_no_password_is_stored_anywhere_after_syncs_and_the_configuration_page(s
         assert run.outcome == SyncRun.Outcome.SUCCESS and run.records_updated > 0
 
         assert NEW_PASSWORD in sandbox_passwords()
-        assert find_secrets(passwords | {NEW_PASSWORD}) == []
+        secrets = passwords | {NEW_PASSWORD}
+        assert find_secrets(secrets | unkeyed_digests(secrets)) == []
     finally:
         sandbox.reset()
 
 
 def test_the_search_finds_a_password_where_one_is_stored(sandbox, sync_settings):
-    """The search above can fail: a password planted in a JSON column and in a text column is found."""
+    """The search above can fail: a password planted in a JSON column and in a text column is found, and so is the
+    unkeyed digest of one in a cached configuration (as ProctorDash stored it before exams/0007)."""
+    from proctordash.exams.models import CachedConfiguration
+
     Appointment.objects.create(sid="ES" + "1" * 32, content_hash="x", last_seen_at=datetime.now(timezone.utc),
                                raw={"examConfiguration": {"password": "pw-planted"}})
     SyncRun.objects.create(kind="proctorexam", upstream="proctorexam", started_at=datetime.now(timezone.utc),
                            notes="text pw-in-notes here")
-    found = {(table, value) for table, _column, value in find_secrets({"pw-planted", "pw-in-notes"})}
-    assert found == {("appointments_appointment", "pw-planted"), ("monitoring_syncrun", "pw-in-notes")}
+    (digest,) = unkeyed_digests({"a1b2c3"})
+    CachedConfiguration.objects.create(sid="EC" + "1" * 32, exam_sid="EX" + "1" * 32, course_sid="CU" + "1" * 32,
+                                       raw={"password": digest}, values_hash="x", fetched_at=datetime.now(timezone.utc))
+    found = {(table, value) for table, _column, value in
+             find_secrets({"pw-planted", "pw-in-notes"} | unkeyed_digests({"a1b2c3"}))}
+    assert found == {("appointments_appointment", "pw-planted"), ("monitoring_syncrun", "pw-in-notes"),
+                     ("exams_cachedconfiguration", digest)}
 
 
 def test_an_unchanged_record_hashes_the_same_scrubbed_and_writes_nothing(sandbox, sync_settings):
