@@ -239,9 +239,7 @@ def _record_if_still_outside(raw: dict, candidate: Candidate, fetched_at) -> boo
                                               exam_sid=candidate.exam_sid, detect_drift=True)
         if change is None:
             return False
-        edited = raw.get("editDate")
-        ConfigurationChange.objects.filter(pk=change.pk).update(
-            reason=f"{REASON} (upstream editDate {edited})" if edited else REASON)
+        ConfigurationChange.objects.filter(pk=change.pk).update(reason=services.outside_reason(REASON, raw))
     return True
 
 

@@ -145,8 +145,18 @@ def _enrollment_of(raw: dict) -> str:
 
 
 def _outside_reason(raw: dict) -> str:
-    edited = raw.get("editDate")
-    return f"Noticed on fetch (upstream editDate {str(edited)[:40]})" if edited else "Noticed on fetch"
+    return outside_reason("Noticed on fetch", raw)
+
+
+def outside_reason(noticed: str, raw: dict) -> str:
+    """The history's reason for a change made outside ProctorDash: how it was noticed and, when the upstream says,
+    when it was made — in the dashboard's zone, as every date a person reads."""
+    from proctordash.core.timezones import dashboard_zone, format_in_zone
+
+    edited = F_.parse_date(raw.get("editDate"))
+    if edited is None:
+        return noticed
+    return f"{noticed}; changed at the vendor {format_in_zone(edited, dashboard_zone(), '%d %b %Y %H:%M')}"
 
 
 def configuration_get(*, course_sid: str, exam_sid: str, configuration_sid: str, client=None,

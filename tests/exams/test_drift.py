@@ -89,7 +89,9 @@ def test_a_change_made_outside_is_recorded_once_and_emailed_once(coming, sp, san
     change = ConfigurationChange.objects.get(source="outside")
     assert change.configuration_sid == target.sid and change.notified_at is not None
     assert {d["key"] for d in change.diff} == {"attempts", "studentNotes"}
-    assert change.reason.startswith("Noticed by ProctorDash's periodic check")
+    assert change.reason.startswith("Noticed by ProctorDash's periodic check; changed at the vendor ")
+    # the vendor's edit time in the dashboard's zone, as a person reads dates (never the raw ISO value)
+    assert change.reason.endswith(("CST", "CDT")) and "T" not in change.reason.rsplit("vendor ", 1)[1][:11]
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.subject == "[ProctorDash] 1 exam configuration changed outside ProctorDash"
