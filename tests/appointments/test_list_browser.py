@@ -173,7 +173,7 @@ def test_focus_moves_to_the_summary_after_a_page_swap_and_the_view_scrolls_to_th
     page.get_by_role("link", name="Next ›").focus()
     page.keyboard.press("Enter")
     expect(page.locator("#result-count")).to_contain_text("showing 26–50")
-    assert page.evaluate("document.activeElement.id") == "result-count"
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'result-count'", timeout=5000)  # focus moves after the swap settles
     expect(page.locator("#announcer")).to_have_text("60 appointments match")
     top = page.evaluate("document.getElementById('results').getBoundingClientRect().top")
     assert 0 <= top < 100, top  # the top of the results is in view, not the bottom of the previous page
@@ -181,7 +181,7 @@ def test_focus_moves_to_the_summary_after_a_page_swap_and_the_view_scrolls_to_th
     page.locator("#results th a", has_text="Learner").focus()
     page.keyboard.press("Enter")
     expect(page.locator("#results th[aria-sort]")).to_contain_text("Learner")
-    assert page.evaluate("document.activeElement.id") == "result-count"
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'result-count'", timeout=5000)  # focus moves after the swap settles
 
 
 def test_a_select_waits_for_the_choice_instead_of_filtering_at_every_arrow_key(login_page, live_server, coordinator):
@@ -198,7 +198,7 @@ def test_a_select_waits_for_the_choice_instead_of_filtering_at_every_arrow_key(l
     expect(page.locator("#result-count")).to_contain_text("1 appointment")
     assert len(requests) == 1, requests  # one request for the choice, not one per arrow key
     assert query_of(page)["status"] == "In Progress"
-    assert page.evaluate("document.activeElement.id") == "result-count"
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'result-count'", timeout=5000)  # focus moves after the swap settles
     # with the mouse (one change event) it applies at once
     page.get_by_label("Status", exact=True).select_option("Closed")
     expect(page.locator("#results tbody tr")).to_have_count(1)

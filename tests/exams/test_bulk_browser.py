@@ -67,7 +67,7 @@ def test_pick_preview_apply(login_page, live_server, coordinator, clean_sandbox,
     expect(page.get_by_test_id("bulk-counts")).to_contain_text("2 changed")
     expect(page.get_by_test_id("changed-list")).to_contain_text(world.exams[picked[0].exam_sid]["title"])
     # focus went to the job's status when it finished (keyboard and screen-reader users hear how it ended)
-    assert page.evaluate("document.activeElement.id") == "bulk-status-h"
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'bulk-status-h'", timeout=5000)  # focus moves after the swap settles
     shot(page, "bulk-result")
     for p in picked:
         assert sp.get_configuration(**p.args()).raw["examCloseDate"] != before[p.sid]
