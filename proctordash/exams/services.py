@@ -639,14 +639,19 @@ def _fetch_key(configuration_sid: str) -> str:
     return f"exams:fetch:v1:{configuration_sid}"
 
 
-def configuration_fetch_state(*, configuration_sid: str) -> dict | None:
-    """{"state": queued|running|failed, "message", "at"} of the background fetch, or None (none, or Redis down)."""
+def _background_state(key: str) -> dict | None:
+    """The state a background job keeps in the cache under `key`, or None (none, or Redis down: none is known)."""
     from django.core.cache import cache
 
     try:
-        return cache.get(_fetch_key(configuration_sid))
-    except Exception:  # noqa: BLE001 - Redis down: no background fetch is known
+        return cache.get(key)
+    except Exception:  # noqa: BLE001 - Redis down
         return None
+
+
+def configuration_fetch_state(*, configuration_sid: str) -> dict | None:
+    """{"state": queued|running|failed, "message", "at"} of the background fetch, or None (none, or Redis down)."""
+    return _background_state(_fetch_key(configuration_sid))
 
 
 def configuration_fetch_request(*, course_sid: str, exam_sid: str, configuration_sid: str) -> bool:
@@ -801,12 +806,7 @@ def _register_key(course_sid: str) -> str:
 
 def configurations_refresh_course_state(*, course_sid: str) -> dict | None:
     """{"state": queued|running|done, "fetched", "failed", "at"} of the register's background refresh, or None."""
-    from django.core.cache import cache
-
-    try:
-        return cache.get(_register_key(course_sid))
-    except Exception:  # noqa: BLE001 - Redis down
-        return None
+    return _background_state(_register_key(course_sid))
 
 
 def configurations_refresh_course_request(*, course_sid: str) -> bool:
