@@ -234,6 +234,9 @@ class Overview:
     per_day: list[tuple]
     exact: bool = True
     source: str = "rows"
+    # (page, per_page, ids in the list's order): one page's rows, ranked in the same read as the counts
+    # (_overview_and_page_from_rows); appointment_page reads them by id instead of finding the matches again
+    page_ids: tuple[int, int, list[int]] | None = field(default=None, repr=False)
 
     @property
     def display(self) -> str:
@@ -244,13 +247,17 @@ class Overview:
         return sum(n for day, _status, n in self.per_day if day is None)
 
 
-def appointment_overview(*, user, filters: dict, qs: QuerySet[Appointment] | None = None) -> Overview:
+def appointment_overview(*, user, filters: dict, qs: QuerySet[Appointment] | None = None, page: int | None = None,
+                         per_page: int | None = None) -> Overview:
     """The list's total, per-status counts and chart data for a filter, in ONE query whatever the number of rows:
     - from the per-day × status counts (appointments/counts.py) when they can answer: no text filter or search, at
       most one of the picker filters (course, exam, offering, type, review status, exam status; an instructor's
       courses count as the course filter), any status and dates. Days cut by a bound that is not a local midnight
       are counted from their rows (one day's rows at most, added to the same query);
-    - otherwise from the matching rows, read up to COUNT_BOUND + 1: exact up to COUNT_BOUND, else "10,000+".
+    - otherwise from the matching rows, read up to COUNT_BOUND + 1: exact up to COUNT_BOUND, else "10,000+". Given
+      the `page` (and `per_page`) the list will show, that same read also ranks the matches and keeps that page's
+      ids, so the page does not find the matches a second time (a text filter's trigram scan and its visits to
+      every candidate row were half the SQL of its page).
     `qs` = appointment_list(...) when the caller already built it."""
     if qs is None:
         qs = appointment_list(user=user, filters=filters)
@@ -265,6 +272,8 @@ def appointment_overview(*, user, filters: dict, qs: QuerySet[Appointment] | Non
     elif _has_text(filters) and _sampled_over_bound(qs):
         return Overview(COUNT_BOUND, {status: None for status in vocabulary.APPOINTMENT_STATUSES}, [], exact=False,
                         source="sample")
+    if page and per_page:
+        return _overview_and_page_from_rows(qs, sort_of(filters), page, per_page)
     return _overview_from_rows(qs)
 
 
@@ -454,6 +463,55 @@ def _overview_from_rows(qs: QuerySet[Appointment]) -> Overview:
     return Overview(sum(status_counts.values()), status_counts, per_day)
 
 
+def _overview_and_page_from_rows(qs: QuerySet[Appointment], sort: str, page: int, per_page: int) -> Overview:
+    """_overview_from_rows and one page of the list's order from ONE read of the matches (at most COUNT_BOUND + 1):
+    the matches are materialised once (their id, local day, status and sort keys), then grouped for the counts and
+    sorted in the list's order (appointment_order: the sort column, nulls last, a learner's first name, the sid) to
+    the page's ids (a top-N sort: only the page is kept in order). Each id carries its place on the page, numbered
+    as the sorted subquery hands them over, so the order does not rest on how a UNION passes rows on. A page past
+    the end is the last page (as the list clamps it). More than COUNT_BOUND matches: the "10,000+" overview,
+    without ids (the page then reads its rows itself)."""
+    key = sort.lstrip("-") if sort.lstrip("-") in SORT_KEYS else DEFAULT_SORT
+    descending = sort.startswith("-") and key == sort.lstrip("-")
+    column = SORT_KEYS[key]
+    keys = [column, *(["learner_first_name"] if key == "learner" else []), "sid"]
+    inner = (qs.order_by().annotate(day=TruncDate("appointment_date", tzinfo=timezones.dashboard_zone()),
+                                    **{f"sort_key{i}": F(name) for i, name in enumerate(keys)})
+             .values_list("id", "day", "status", *(f"sort_key{i}" for i in range(len(keys))))[:COUNT_BOUND + 1])
+    try:
+        sql, params = inner.query.sql_with_params()
+    except EmptyResultSet:
+        return Overview(0, status_counts_from([]), [], page_ids=(page, per_page, []))
+    order = []
+    for i, name in enumerate(keys):
+        term = f"sort_key{i}" + (" DESC" if descending and name != "sid" else "")
+        if i == 0 and name in _NULLABLE:
+            term += " NULLS LAST"
+        order.append(term)
+    offset = (page - 1) * per_page
+    materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+    statement = (
+        f"WITH matches AS {materialized}({sql}) "
+        "SELECT 0, day, status, COUNT(*), NULL FROM matches GROUP BY day, status "
+        "UNION ALL SELECT 1, NULL, NULL, ROW_NUMBER() OVER (), shown.id FROM "
+        f"(SELECT id FROM matches ORDER BY {', '.join(order)} LIMIT %s OFFSET "
+        # a page past the end is the last page, as the list shows it
+        "(SELECT CASE WHEN COUNT(*) > %s THEN %s ELSE (COUNT(*) - 1) / %s * %s END FROM matches)) AS shown")
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, per_page, offset, offset, per_page, per_page])
+        fetched = cursor.fetchall()
+    counted = [(day, status, n) for kind, day, status, n, _id in fetched if kind == 0]
+    if sum(n for *_, n in counted) > COUNT_BOUND:
+        return Overview(COUNT_BOUND, {status: None for status in vocabulary.APPOINTMENT_STATUSES}, [], exact=False)
+    per_day = sorted(((date.fromisoformat(day) if isinstance(day, str) else day, status, n)
+                      for day, status, n in counted), key=_day_order)
+    status_counts = status_counts_from(per_day)
+    ids = [row_id for _n, row_id in sorted((n, row_id) for kind, _day, _status, n, row_id in fetched if kind == 1)]
+    total = sum(status_counts.values())
+    shown = min(page, max(1, -(-total // per_page)))
+    return Overview(total, status_counts, per_day, page_ids=(shown, per_page, ids))
+
+
 def appointment_status_counts(qs: QuerySet[Appointment]) -> dict[str, int]:
     """Per-status counts of a filtered queryset in one query (their sum is the total)."""
     return status_counts_from(qs.order_by().values_list("status").annotate(n=Count("id")))
@@ -483,6 +541,10 @@ def appointment_page(*, user, filters: dict, overview: Overview, page: int, per_
     sort = sort_of(filters)
     offset = (page - 1) * per_page
     base = appointment_base(user=user)
+    if overview.page_ids is not None and overview.page_ids[:2] == (page, per_page):
+        ids = overview.page_ids[2]
+        by_id = {row.id: row for row in _list_rows(base.filter(id__in=ids).order_by())} if ids else {}
+        return [by_id[row_id] for row_id in ids if row_id in by_id], offset + per_page < overview.total
     if sort.lstrip("-") == "appointmentDate":
         return _date_sorted_page(base, filters, overview, sort, offset, per_page)
     ordered = appointment_order(appointment_filter(base, filters), sort)

@@ -139,9 +139,10 @@ def appointment_list(request: HttpRequest) -> TemplateResponse:
     if form.is_valid():
         filters = form.cleaned_data
         qs = selectors.appointment_list(user=request.user, filters=filters)
-        overview = selectors.appointment_overview(user=request.user, filters=filters, qs=qs)
-        total = overview.total
         per_page = filters.get("per_page") or DEFAULT_PER_PAGE
+        overview = selectors.appointment_overview(user=request.user, filters=filters, qs=qs,
+                                                  page=filters.get("page") or 1, per_page=per_page)
+        total = overview.total
         # past the end: the last page, as Paginator.get_page does (a total shown as "10,000+" has no known end)
         last_page = max(1, -(-total // per_page)) if overview.exact else None
         page = min(filters.get("page") or 1, last_page or (filters.get("page") or 1))

@@ -220,7 +220,10 @@ def all_sids(user, filters):
                                      {"when": "past"}, {"when": "all", "status": "Scheduled"},
                                      {"when": "all", "sort": "-learner"}, {"when": "all", "sort": "reviewByDate"},
                                      {"when": "all", "sort": "-reviewByDate"}, {"when": "all", "q": "e"},
-                                     {"q": "a", "sort": "-appointmentDate"}])
+                                     {"q": "a", "sort": "-appointmentDate"}, {"when": "all", "q": "e", "sort": "reviewByDate"},
+                                     {"when": "all", "q": "e", "sort": "-reviewByDate"}, {"q": "a", "sort": "-learner"},
+                                     {"when": "all", "learnerLastName": "e", "sort": "sessionReportCount"},
+                                     {"when": "all", "examStatus": "active", "reviewStatus": "pending", "sort": "-status"}])
 def test_every_page_is_the_slice_of_the_whole_order(coordinator, records, filters, monkeypatch):
     """Pages read by day seeks, from the dated and undated rows apart, or backwards from the end, are exactly the
     slices of the full order — also when the total is only known as "N+"."""
@@ -238,6 +241,20 @@ def test_every_page_is_the_slice_of_the_whole_order(coordinator, records, filter
                 pages.append([r.sid for r in rows])
                 assert more == (page * per_page < len(expected)), (filters, bound, per_page, page)
             assert [sid for page in pages for sid in page] == expected, (filters, bound, per_page)
+        # the page ranked in the same read as the counts (what the list asks for): the same slices, the same totals
+        pages, last = [], -(-len(expected) // 25)
+        past_the_end = selectors.appointment_overview(user=coordinator, filters=filters, page=last + 3, per_page=25)
+        assert past_the_end.page_ids is None or past_the_end.page_ids[:2] == (last, 25)
+        for page in range(1, last + 1):
+            with_page = selectors.appointment_overview(user=coordinator, filters=filters, page=page, per_page=25)
+            assert (with_page.total, with_page.exact, with_page.status_counts) == (
+                overview.total, overview.exact, overview.status_counts), (filters, bound, page)
+            assert with_page.page_ids is None or with_page.page_ids[:2] == (page, 25)
+            rows, more = selectors.appointment_page(user=coordinator, filters=filters, overview=with_page, page=page,
+                                                    per_page=25)
+            pages.append([r.sid for r in rows])
+            assert more == (page * 25 < len(expected)), (filters, bound, page)
+        assert [sid for page in pages for sid in page] == expected, (filters, bound)
 
 
 def test_a_page_spanning_dated_and_undated_rows_is_one_query(client_for, coordinator, records,
@@ -253,6 +270,33 @@ def test_a_page_spanning_dated_and_undated_rows_is_one_query(client_for, coordin
         response = client.get(f"/appointments/?when=all&per_page=25&page={page}", **HTMX)
     shown = re.findall(r'href="/appointments/([A-Z]{2}[0-9a-f]{32})/"', response.content.decode())
     assert shown == all_sids(coordinator, {"when": "all"})[(page - 1) * 25:page * 25]
+
+
+@pytest.mark.parametrize("query", ["q=e&per_page=25&page=2", "learnerLastName=e&sort=-learner&page=2&per_page=25",
+                                   "q=a&page=999&per_page=25"])
+def test_a_text_filtered_page_finds_its_matches_once(client_for, coordinator, records, query):
+    """The counts and the page's rows come from one read of the matches: a single statement applies the text
+    filter (besides PostgreSQL's fixed-size sample), and the page is the slice of the whole order — also a page past
+    the end, which shows the last page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    write_in_pages(records)
+    client = client_for(coordinator)
+    filters = dict(pair.split("=") for pair in query.split("&"))
+    page, per_page = int(filters.pop("page")), int(filters.pop("per_page"))
+    expected = all_sids(coordinator, {**filters, "when": "all"})
+    assert 60 < len(expected) <= selectors.COUNT_BOUND
+    last_page = -(-len(expected) // per_page)
+    page = min(page, last_page)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/appointments/?when=all&{query}", **HTMX)
+    assert response.status_code == 200
+    filtering = [q["sql"] for q in queries.captured_queries
+                 if " LIKE " in q["sql"] and "TABLESAMPLE" not in q["sql"] and "appointments_appointment" in q["sql"]]
+    assert len(filtering) == 1, filtering
+    shown = re.findall(r'href="/appointments/([A-Z]{2}[0-9a-f]{32})/"', response.content.decode())
+    assert shown == expected[(page - 1) * per_page:page * per_page]
 
 
 def test_the_command_checks_and_rebuilds(records):
