@@ -241,7 +241,9 @@ def test_every_page_is_the_slice_of_the_whole_order(coordinator, records, filter
                 pages.append([r.sid for r in rows])
                 assert more == (page * per_page < len(expected)), (filters, bound, per_page, page)
             assert [sid for page in pages for sid in page] == expected, (filters, bound, per_page)
-        # the page ranked in the same read as the counts (what the list asks for): the same slices, the same totals
+        # the page ranked in the same read as the counts (what the list asks for a text filter whose sample holds
+        # few matches; here every text filter): the same slices, the same totals
+        monkeypatch.setattr(selectors, "SAMPLE_FEW", 10 ** 9)
         pages, last = [], -(-len(expected) // 25)
         past_the_end = selectors.appointment_overview(user=coordinator, filters=filters, page=last + 3, per_page=25)
         assert past_the_end.page_ids is None or past_the_end.page_ids[:2] == (last, 25)
@@ -250,6 +252,7 @@ def test_every_page_is_the_slice_of_the_whole_order(coordinator, records, filter
             assert (with_page.total, with_page.exact, with_page.status_counts) == (
                 overview.total, overview.exact, overview.status_counts), (filters, bound, page)
             assert with_page.page_ids is None or with_page.page_ids[:2] == (page, 25)
+            assert (with_page.page_ids is not None) == (selectors._has_text(filters) and with_page.exact)
             rows, more = selectors.appointment_page(user=coordinator, filters=filters, overview=with_page, page=page,
                                                     per_page=25)
             pages.append([r.sid for r in rows])
@@ -274,13 +277,14 @@ def test_a_page_spanning_dated_and_undated_rows_is_one_query(client_for, coordin
 
 @pytest.mark.parametrize("query", ["q=e&per_page=25&page=2", "learnerLastName=e&sort=-learner&page=2&per_page=25",
                                    "q=a&page=999&per_page=25"])
-def test_a_text_filtered_page_finds_its_matches_once(client_for, coordinator, records, query):
-    """The counts and the page's rows come from one read of the matches: a single statement applies the text
-    filter (besides PostgreSQL's fixed-size sample), and the page is the slice of the whole order — also a page past
-    the end, which shows the last page."""
+def test_a_text_filtered_page_finds_its_matches_once(client_for, coordinator, records, query, monkeypatch):
+    """The counts and the page's rows of a text filter with few matches come from one read of the matches: a single
+    statement applies the text filter (besides PostgreSQL's fixed-size sample), and the page is the slice of the
+    whole order — also a page past the end, which shows the last page."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    monkeypatch.setattr(selectors, "SAMPLE_FEW", 10 ** 9)  # 500 rows: every match count is "few" here
     write_in_pages(records)
     client = client_for(coordinator)
     filters = dict(pair.split("=") for pair in query.split("&"))
@@ -297,6 +301,26 @@ def test_a_text_filtered_page_finds_its_matches_once(client_for, coordinator, re
     assert len(filtering) == 1, filtering
     shown = re.findall(r'href="/appointments/([A-Z]{2}[0-9a-f]{32})/"', response.content.decode())
     assert shown == expected[(page - 1) * per_page:page * per_page]
+
+
+def test_a_text_filter_with_many_sampled_matches_finds_its_page_by_walking_the_order(coordinator, records,
+                                                                                    monkeypatch):
+    """PostgreSQL: a sample with SAMPLE_FEW matches or more means thousands of matches at scale; ranking them all
+    would cost more than walking the list's order to the page's rows, so the overview keeps no page ids."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the sample is PostgreSQL's (TABLESAMPLE)")
+    write_in_pages(records)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE appointments_appointment")
+    filters = {"q": "e", "when": "all"}
+    sample = selectors._text_sample(selectors.appointment_list(user=coordinator, filters=filters))
+    assert sample.matches is not None and not sample.over_bound
+    for few, ranked in ((sample.matches, False), (sample.matches + 1, True)):
+        monkeypatch.setattr(selectors, "SAMPLE_FEW", few)
+        overview = selectors.appointment_overview(user=coordinator, filters=filters, page=1, per_page=25)
+        assert (overview.page_ids is not None) == ranked and overview.exact
 
 
 def test_the_command_checks_and_rebuilds(records):
@@ -386,7 +410,7 @@ def test_a_text_filter_sample_is_planned_for_its_size(coordinator, records, monk
     answers, statements = [], []
     for _ in range(2):
         with CaptureQueriesContext(connection) as queries:
-            answers.append(selectors._sampled_over_bound(qs))
+            answers.append(selectors._text_sample(qs).over_bound)
         assert len(queries) == 1
         statements.append(queries[0]["sql"])
     assert answers == [True, True]
