@@ -30,6 +30,9 @@ Usage: .venv/bin/python benchmarks/bench_list_scale.py --postgres postgres://pos
   parent allocated hides growth); its peak RSS (sampled at every streamed chunk, and ru_maxrss) minus the RSS after
   a warm-up export of one row.
 - `--explain`: EXPLAIN (ANALYZE, BUFFERS) of every appointment query of the slowest of our views at the largest size.
+- The floor of the rare text filters: at each size, the trigram index scan alone (EXPLAIN ANALYZE of a count through
+  appt_search_trgm, the Bitmap Index Scan node's time, median of 7 after a warm-up) for each rare value, with its
+  candidates. It grows with the table whatever the list does around it, so it bounds the 1M ÷ 100k ratio from below.
 """
 
 from __future__ import annotations
@@ -544,6 +547,8 @@ def main() -> None:
             print(f"\n(and the reference view {OURS_REFERENCE} at {label(big)})", flush=True)
             slowest_queries(ref, clients[big], True)
 
+        index_floor(args.sizes, stats, paths)
+
         if not args.skip_export:
             from django.db import connection
 
@@ -567,6 +572,50 @@ def main() -> None:
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 for n in args.sizes:
                     conn.execute(f'DROP DATABASE IF EXISTS "{db_name(n)}" WITH (FORCE)')
+
+
+RARE_TEXT = {"q=lovelace123 (rare)": "lovelace123", "learnerLastName=hopper42": "hopper42",
+             "learnerEmail=ken.turing7": "ken.turing7"}
+
+
+def index_floor(sizes: list[int], stats: dict, paths: list[tuple[str, str]]) -> None:
+    """The trigram index scan alone for each rare value at each size (warm, median of 7), beside the page's CPU at the
+    smallest size: if the page stayed the same but for the scan, the ratio would be at least this."""
+    from django.db import connection
+
+    small, big = sizes[0], sizes[-1]
+    scans: dict[tuple[int, str], tuple[float, int]] = {}
+    for n in sizes:
+        use_database(db_name(n))
+        with connection.cursor() as cursor:
+            cursor.execute("SET enable_seqscan = off")
+            for name, value in RARE_TEXT.items():
+                times = []
+                for _ in range(8):
+                    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM appointments_appointment "
+                                   "WHERE search_text LIKE %s", [f"%{value}%"])
+                    node = _find_node(cursor.fetchone()[0][0]["Plan"], "Bitmap Index Scan")
+                    times.append((node["Actual Total Time"], int(node["Actual Rows"])))
+                scans[n, name] = (statistics.median(t for t, _ in times[1:]), times[-1][1])
+            cursor.execute("RESET enable_seqscan")
+    print(f"
+floor: the trigram index scan alone (ms, candidates), and the page at {label(small)} plus only that "
+          f"scan's growth, ÷ the page at {label(small)}", flush=True)
+    for name in RARE_TEXT:
+        (t0, c0), (t1, c1) = scans[small, name], scans[big, name]
+        page = stats[small, name]["cpu"]
+        print(f"  {name:28s} {label(small)} {t0:5.2f} ms ({c0:,}) · {label(big)} {t1:5.2f} ms ({c1:,}) · "
+              f"page {page:.1f} ms → ≥ {(page + t1 - t0) / page:.2f}×", flush=True)
+
+
+def _find_node(plan: dict, node_type: str) -> dict:
+    if plan.get("Node Type") == node_type:
+        return plan
+    for child in plan.get("Plans", []):
+        found = _find_node(child, node_type)
+        if found:
+            return found
+    return {}
 
 
 def report(sizes: list[int], paths: list[tuple[str, str]], stats: dict, matches: dict) -> dict:
