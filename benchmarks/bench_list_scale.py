@@ -598,8 +598,7 @@ def index_floor(sizes: list[int], stats: dict, paths: list[tuple[str, str]]) -> 
                     times.append((node["Actual Total Time"], int(node["Actual Rows"])))
                 scans[n, name] = (statistics.median(t for t, _ in times[1:]), times[-1][1])
             cursor.execute("RESET enable_seqscan")
-    print(f"
-floor: the trigram index scan alone (ms, candidates), and the page at {label(small)} plus only that "
+    print(f"\nfloor: the trigram index scan alone (ms, candidates), and the page at {label(small)} plus only that "
           f"scan's growth, ÷ the page at {label(small)}", flush=True)
     for name in RARE_TEXT:
         (t0, c0), (t1, c1) = scans[small, name], scans[big, name]
