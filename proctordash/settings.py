@@ -202,7 +202,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
 # A task's visibility timeout must exceed its longest run, or Redis hands it to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis that is gone or hangs (accepts, never answers) must not hold a web request that sends a task: every broker
+# socket has a timeout (longer than the worker's 1 s BRPOP), a send is tried twice at most, and the senders ask for
+# no result (core/taskqueue.py). Measured by tests/ops/test_broker_timeouts.py: a send fails in < 1 s with Redis
+# gone and in ~2 × the 3 s socket timeout with Redis hung (without these: ~19 s, and for ever).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 3}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_REDIS_SOCKET_TIMEOUT = 10  # the result backend (workers store results; tests read them)
 
 SYNC_APPOINTMENTS_FULL_INTERVAL = envint("SYNC_APPOINTMENTS_FULL_INTERVAL", 3600, minimum=10)
 SYNC_APPOINTMENTS_INCREMENTAL_INTERVAL = envint("SYNC_APPOINTMENTS_INCREMENTAL_INTERVAL", 120, minimum=5)

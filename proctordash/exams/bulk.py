@@ -42,6 +42,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
+from proctordash.core import taskqueue
 from proctordash.core.timezones import to_utc_z
 from proctordash.core.vocabulary import PERMITTED_ITEMS
 from proctordash.exams import fields as F_
@@ -227,9 +228,7 @@ JOB_TASK = "proctordash.exams.tasks.run_bulk_change_task"
 
 def _send_job(bulk_id: int) -> None:
     """Send the job's task by name (exams.tasks imports this module, not the other way round)."""
-    from celery import current_app
-
-    current_app.send_task(JOB_TASK, args=[bulk_id])
+    taskqueue.send_task(JOB_TASK, args=[bulk_id])
 
 
 def _new_round(bulk_id: int, added: int) -> None:

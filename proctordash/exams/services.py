@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from proctordash.core import taskqueue
 from proctordash.core.http import BudgetExhausted, upstream_budget
 from proctordash.core.vocabulary import is_sid
 from proctordash.exams import fields as F_
@@ -482,9 +483,7 @@ REGISTER_TASK = "proctordash.exams.tasks.refresh_course_configurations_task"
 
 
 def _send(task: str, *args) -> None:
-    from celery import current_app
-
-    current_app.send_task(task, args=list(args))
+    taskqueue.send_task(task, args=args)
 
 
 def _enqueue_save(job: ConfigurationSave) -> bool:

@@ -20,6 +20,8 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
+from proctordash.core import taskqueue
+
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +64,7 @@ def _resume_bulk_changes_when_a_worker_starts(sender=None, **kwargs):
     """A worker that starts (e.g. after the previous one was killed) picks up jobs left behind, without waiting for
     the sweep. Never stops the worker from starting."""
     try:
-        resume_bulk_changes_task.delay()
+        taskqueue.send_task(resume_bulk_changes_task.name)
     except Exception:  # noqa: BLE001
         log.warning("could not queue the bulk change sweep at worker start", exc_info=True)
 

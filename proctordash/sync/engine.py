@@ -32,6 +32,7 @@ from django.db import reset_queries, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from proctordash.core import taskqueue
 from proctordash.sync.models import SyncRun, Upstream, UpstreamState
 
 log = logging.getLogger(__name__)
@@ -547,8 +548,8 @@ def refresh_request(*, kind: str, scope: str = "", task_kwargs: dict | None = No
         kwargs["incremental"] = True
 
     def send() -> None:
-        result = task.apply_async(kwargs=kwargs)
-        SyncRun.objects.filter(pk=run.pk, task_id="").update(task_id=result.id[:100])
+        task_id = taskqueue.send_task(task.name, kwargs=kwargs)
+        SyncRun.objects.filter(pk=run.pk, task_id="").update(task_id=task_id[:100])
 
     transaction.on_commit(send)
     return run
