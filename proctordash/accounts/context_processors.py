@@ -34,13 +34,23 @@ def navigation_for(user) -> list[dict]:
     return items
 
 
+def mark_current(items: list[dict], path: str) -> list[dict]:
+    """Each item's `current`: "page" for the page itself, "true" for the section a deeper page belongs to (the
+    longest entry whose URL starts the path: a session under the live monitor, an appointment under the list; the
+    readiness board under /monitor/ is its own entry), "" otherwise — read as aria-current by the layout."""
+    section = max((item["url"] for item in items if path.startswith(item["url"])), key=len, default=None)
+    for item in items:
+        item["current"] = ("page" if path == item["url"] else "true") if item["url"] == section else ""
+    return items
+
+
 def layout(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"dashboard_time_zone": settings.DASHBOARD_TIME_ZONE}
     role = user_role(user)
     return {
-        "navigation": navigation_for(user),
+        "navigation": mark_current(navigation_for(user), request.path),
         "user_role": role,
         "user_role_label": Role(role).label if role else "No role",
         "dashboard_time_zone": settings.DASHBOARD_TIME_ZONE,

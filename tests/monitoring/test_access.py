@@ -65,3 +65,22 @@ def test_navigation_links_the_pages_for_watchers_only(client_for, support, instr
     html = client_for(support).get(reverse("monitoring:monitor")).content.decode()
     for name in ("monitoring:monitor", "monitoring:readiness", "monitoring:health"):
         assert f'href="{reverse(name)}"' in html
+
+
+def test_the_navigation_says_which_page_and_which_section_you_are_in(client_for, coordinator):
+    """aria-current="page" on the page's own entry; a deeper page (a bulk change under Exams, an appointment under the
+    list) marks its section with aria-current="true"; the readiness board, under /monitor/, is its own entry only."""
+    import re
+
+    client = client_for(coordinator)
+
+    def marked(path):
+        html = client.get(path).content.decode()
+        nav = html.split('class="mainnav"', 1)[1].split("</nav>", 1)[0]
+        return re.findall(r'<a href="([^"]+)" aria-current="(page|true)">', nav)
+
+    assert marked(reverse("monitoring:readiness")) == [(reverse("monitoring:readiness"), "page")]
+    assert marked(reverse("monitoring:monitor")) == [(reverse("monitoring:monitor"), "page")]
+    assert marked(reverse("exams:bulk")) == [(reverse("exams:index"), "true")]
+    assert marked(reverse("appointments:review")) == [(reverse("appointments:review"), "page")]
+    assert marked("/profile/") == []
