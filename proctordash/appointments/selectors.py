@@ -179,24 +179,36 @@ def sort_of(filters: dict) -> str:
 _NULLABLE = {f.name for f in Appointment._meta.get_fields() if getattr(f, "null", False)}
 
 
-def appointment_order(qs: QuerySet[Appointment], sort: str | None, *, dated: bool = False) -> QuerySet[Appointment]:
-    """Any column, ascending or descending (`-key`); nulls last either way; `sid` breaks ties so paging is stable.
-    NULLS LAST is written only for columns that can be null (and not for the date of `dated` rows): PostgreSQL reads
-    an index backwards as DESC NULLS FIRST, so a needless NULLS LAST on a descending sort would sort every row."""
+class OrderKey(NamedTuple):
+    column: str
+    descending: bool
+    nulls_last: bool
+
+
+def order_keys(sort: str | None, *, dated: bool = False) -> list[OrderKey]:
+    """The list's order for `sort`: any column, ascending or descending (`-key`); nulls last either way; a learner's
+    first name after the last name; `sid` (ascending) breaks ties so paging is stable. NULLS LAST only for columns
+    that can be null (and not for the date of `dated` rows): PostgreSQL reads an index backwards as DESC NULLS
+    FIRST, so a needless NULLS LAST on a descending sort would sort every row."""
     sort = sort or DEFAULT_SORT
     if sort.lstrip("-") not in SORT_KEYS:
         sort = DEFAULT_SORT
     descending = sort.startswith("-")
     key = sort.lstrip("-")
-    column = SORT_KEYS.get(key, SORT_KEYS[DEFAULT_SORT])
-    if column in _NULLABLE and not (dated and column == "appointment_date"):
-        expr = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
-    else:
-        expr = F(column).desc() if descending else F(column).asc()
-    order = [expr]
+    column = SORT_KEYS[key]
+    keys = [OrderKey(column, descending, column in _NULLABLE and not (dated and column == "appointment_date"))]
     if key == "learner":
-        order.append(F("learner_first_name").desc() if descending else F("learner_first_name").asc())
-    order.append("sid")
+        keys.append(OrderKey("learner_first_name", descending, False))
+    keys.append(OrderKey("sid", False, False))
+    return keys
+
+
+def appointment_order(qs: QuerySet[Appointment], sort: str | None, *, dated: bool = False) -> QuerySet[Appointment]:
+    """`qs` in the list's order (order_keys)."""
+    order = []
+    for key in order_keys(sort, dated=dated):
+        nulls = {"nulls_last": True} if key.nulls_last else {}
+        order.append(F(key.column).desc(**nulls) if key.descending else F(key.column).asc(**nulls))
     return qs.order_by(*order)
 
 
@@ -238,6 +250,22 @@ class Overview:
     # (_overview_and_page_from_rows); appointment_page reads them by id instead of finding the matches again
     page_ids: tuple[int, int, list[int]] | None = field(default=None, repr=False)
 
+    @classmethod
+    def over_bound(cls, source: str = "rows") -> Overview:
+        """More than COUNT_BOUND matches: the total shown as "10,000+", status counts and chart unknown."""
+        return cls(COUNT_BOUND, {status: None for status in vocabulary.APPOINTMENT_STATUSES}, [], exact=False,
+                   source=source)
+
+    @classmethod
+    def counted(cls, rows, *, page_ids: tuple | None = None) -> Overview:
+        """From (day, status, count) rows of the matches read up to COUNT_BOUND + 1 (SQLite gives days as text)."""
+        if sum(n for *_, n in rows) > COUNT_BOUND:
+            return cls.over_bound()
+        per_day = sorted(((date.fromisoformat(day) if isinstance(day, str) else day, status, n)
+                          for day, status, n in rows), key=_day_order)
+        status_counts = status_counts_from(per_day)
+        return cls(sum(status_counts.values()), status_counts, per_day, page_ids=page_ids)
+
     @property
     def display(self) -> str:
         return f"{self.total:,}" if self.exact else f"{COUNT_BOUND:,}+"
@@ -272,8 +300,7 @@ def appointment_overview(*, user, filters: dict, qs: QuerySet[Appointment] | Non
     elif _has_text(filters):
         sample = _text_sample(qs)
         if sample.over_bound:
-            return Overview(COUNT_BOUND, {status: None for status in vocabulary.APPOINTMENT_STATUSES}, [],
-                            exact=False, source="sample")
+            return Overview.over_bound(source="sample")
         if page and per_page and (sample.matches is None or sample.matches < SAMPLE_FEW):
             return _overview_and_page_from_rows(qs, sort_of(filters), page, per_page)
     return _overview_from_rows(qs)
@@ -468,39 +495,26 @@ def _overview_from_rows(qs: QuerySet[Appointment]) -> Overview:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT day, status, COUNT(*) FROM ({sql}) matches GROUP BY day, status", params)
         rows = cursor.fetchall()
-    if sum(n for *_, n in rows) > COUNT_BOUND:
-        return Overview(COUNT_BOUND, {status: None for status in vocabulary.APPOINTMENT_STATUSES}, [], exact=False)
-    per_day = sorted(((date.fromisoformat(day) if isinstance(day, str) else day, status, n) for day, status, n in rows),
-                     key=_day_order)
-    status_counts = status_counts_from(per_day)
-    return Overview(sum(status_counts.values()), status_counts, per_day)
+    return Overview.counted(rows)
 
 
 def _overview_and_page_from_rows(qs: QuerySet[Appointment], sort: str, page: int, per_page: int) -> Overview:
     """_overview_from_rows and one page of the list's order from ONE read of the matches (at most COUNT_BOUND + 1):
     the matches are materialised once (their id, local day, status and sort keys), then grouped for the counts and
-    sorted in the list's order (appointment_order: the sort column, nulls last, a learner's first name, the sid) to
-    the page's ids (a top-N sort: only the page is kept in order). Each id carries its place on the page, numbered
-    as the sorted subquery hands them over, so the order does not rest on how a UNION passes rows on. A page past
-    the end is the last page (as the list clamps it). More than COUNT_BOUND matches: the "10,000+" overview,
-    without ids (the page then reads its rows itself)."""
-    key = sort.lstrip("-") if sort.lstrip("-") in SORT_KEYS else DEFAULT_SORT
-    descending = sort.startswith("-") and key == sort.lstrip("-")
-    column = SORT_KEYS[key]
-    keys = [column, *(["learner_first_name"] if key == "learner" else []), "sid"]
+    sorted in the list's order (order_keys, as appointment_order) to the page's ids (a top-N sort: only the page is
+    kept in order). Each id carries its place on the page, numbered as the sorted subquery hands them over, so the
+    order does not rest on how a UNION passes rows on. A page past the end is the last page (as the list clamps
+    it). More than COUNT_BOUND matches: the "10,000+" overview, without ids (the page then reads its rows itself)."""
+    keys = order_keys(sort)
     inner = (qs.order_by().annotate(day=TruncDate("appointment_date", tzinfo=timezones.dashboard_zone()),
-                                    **{f"sort_key{i}": F(name) for i, name in enumerate(keys)})
+                                    **{f"sort_key{i}": F(key.column) for i, key in enumerate(keys)})
              .values_list("id", "day", "status", *(f"sort_key{i}" for i in range(len(keys))))[:COUNT_BOUND + 1])
     try:
         sql, params = inner.query.sql_with_params()
     except EmptyResultSet:
         return Overview(0, status_counts_from([]), [], page_ids=(page, per_page, []))
-    order = []
-    for i, name in enumerate(keys):
-        term = f"sort_key{i}" + (" DESC" if descending and name != "sid" else "")
-        if i == 0 and name in _NULLABLE:
-            term += " NULLS LAST"
-        order.append(term)
+    order = [f"sort_key{i}" + (" DESC" if key.descending else "") + (" NULLS LAST" if key.nulls_last else "")
+             for i, key in enumerate(keys)]
     offset = (page - 1) * per_page
     materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
     statement = (
@@ -514,15 +528,9 @@ def _overview_and_page_from_rows(qs: QuerySet[Appointment], sort: str, page: int
         cursor.execute(statement, [*params, per_page, offset, offset, per_page, per_page])
         fetched = cursor.fetchall()
     counted = [(day, status, n) for kind, day, status, n, _id in fetched if kind == 0]
-    if sum(n for *_, n in counted) > COUNT_BOUND:
-        return Overview(COUNT_BOUND, {status: None for status in vocabulary.APPOINTMENT_STATUSES}, [], exact=False)
-    per_day = sorted(((date.fromisoformat(day) if isinstance(day, str) else day, status, n)
-                      for day, status, n in counted), key=_day_order)
-    status_counts = status_counts_from(per_day)
+    total = sum(n for *_, n in counted)
     ids = [row_id for _n, row_id in sorted((n, row_id) for kind, _day, _status, n, row_id in fetched if kind == 1)]
-    total = sum(status_counts.values())
-    shown = min(page, max(1, -(-total // per_page)))
-    return Overview(total, status_counts, per_day, page_ids=(shown, per_page, ids))
+    return Overview.counted(counted, page_ids=(min(page, max(1, -(-total // per_page))), per_page, ids))
 
 
 def appointment_status_counts(qs: QuerySet[Appointment]) -> dict[str, int]:
